@@ -16,6 +16,7 @@ import { hideUrlPassword } from "../observability/url-passwords";
 import {
   amqpStartupError,
   connectFailureReason,
+  connectionLossReading,
   reconnectCertificateRefusal,
 } from "../runtime/startup-error";
 import { corkPerTurn } from "../runtime/turn-corked-socket";
@@ -97,6 +98,8 @@ export class Broker extends EventEmitter {
   private learnedMaxMessageBytes: number | null = null;
   /** Whether a connection was made: failures before it are the start's to report. */
   private connectedOnce = false;
+  /** The URL (password hidden) of the node last connected to, named when the connection is lost. */
+  private connectedBroker: string | undefined = undefined;
 
   private constructor(urls: readonly string[], connection: AmqpConnectionManager, log: Logger) {
     super();
@@ -109,13 +112,25 @@ export class Broker extends EventEmitter {
         const socket = (model as { connection?: { stream?: Writable } }).connection?.stream;
         if (socket) corkPerTurn(socket);
         const broker = typeof url === "string" ? hideUrlPassword(url) : undefined;
+        this.connectedBroker = broker;
         this.connectedOnce = true;
         this.log.info({ broker }, "connected to RabbitMQ");
         this.emit("connect");
       },
     );
     connection.on("disconnect", ({ err }) => {
-      this.log.warn({ err: err?.message }, "disconnected from RabbitMQ; reconnecting");
+      // Closed or timed out (a heartbeat missed): the broker runs and does not answer; the
+      // reconnects that follow say whether it is still there (refused: not running).
+      const reading = connectionLossReading(err as Error | undefined, "RabbitMQ");
+      this.log.warn(
+        {
+          err: err?.message,
+          broker: this.connectedBroker,
+          ...(reading ? { why: reading.why } : {}),
+        },
+        "disconnected from RabbitMQ; reconnecting",
+      );
+      readingSaid = reading?.kind ?? null;
       // A new connection starts unblocked; the broker repeats `blocked` if its alarm persists.
       this.blockedReason = null;
       this.emit("disconnect");
@@ -124,18 +139,29 @@ export class Broker extends EventEmitter {
     // lasts until the files change: warned of, once per reason, not left at debug. A refusal
     // before the first connect is the start's own error (Broker.connect).
     let refusalSaid: string | null = null;
-    connection.on("connect", () => (refusalSaid = null));
+    // A failed reconnect is warned of once per reading (refused: not running there; silent:
+    // running, not answering), with the URL, as the start's line says; the rest are debug.
+    let readingSaid: "refused" | "silent" | null = null;
+    connection.on("connect", () => {
+      refusalSaid = null;
+      readingSaid = null;
+    });
     connection.on("connectFailed", ({ err, url }: { err: Error; url: unknown }) => {
       metrics.dependencyConnectFailures.inc({
         dependency: "rabbitmq",
         reason: connectFailureReason(err),
       });
       const refusal = this.connectedOnce ? reconnectCertificateRefusal(err, "amqpTls") : null;
+      const reading =
+        this.connectedOnce && !refusal ? connectionLossReading(err, "RabbitMQ") : null;
+      const broker = typeof url === "string" ? hideUrlPassword(url) : undefined;
       if (refusal && refusal !== refusalSaid) {
-        const broker = typeof url === "string" ? hideUrlPassword(url) : undefined;
         this.log.warn({ err: err.message, broker, why: refusal }, "RabbitMQ connect failed");
+      } else if (reading && reading.kind !== readingSaid) {
+        this.log.warn({ err: err.message, broker, why: reading.why }, "RabbitMQ connect failed");
       } else this.log.debug({ err: err?.message }, "RabbitMQ connect failed");
       refusalSaid = refusal ?? refusalSaid;
+      readingSaid = reading?.kind ?? readingSaid;
     });
     // The broker blocks publishers under a memory or disk alarm; the adapter answers 503 meanwhile.
     connection.on("blocked", ({ reason }) => {

@@ -70,6 +70,37 @@ export function connectFailureKind(error: Error | undefined): "refused" | "silen
 }
 
 /**
+ * What a lost or failed connection of a running role says about the server, as the start's line
+ * does: refused (nothing listens on the port) is a server not running there; a timeout, or a
+ * connection it closed or reset, is one that runs but does not answer. Null for anything else
+ * (a certificate refusal has its own words: reconnectCertificateRefusal).
+ */
+export function connectionLossReading(
+  error: Error | undefined,
+  service: keyof typeof STALL_CHECKS,
+): { kind: "refused" | "silent"; why: string } | null {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? "";
+  const message = error?.message ?? "";
+  const closed =
+    code === "ECONNRESET" ||
+    code === "EPIPE" ||
+    /ECONNRESET|Connection is closed|Connection closed|Socket closed abruptly|Heartbeat timeout|Unexpected close/i.test(
+      message,
+    );
+  const kind = connectFailureKind(error);
+  if (kind === "refused") {
+    return {
+      kind,
+      why: `the connection was refused: nothing listens there, so ${service} is not running at that address (or not yet); ${REACH_SERVICE_HINT}`,
+    };
+  }
+  if (kind === "silent" || closed) {
+    return { kind: "silent", why: notAnsweringHint(service) };
+  }
+  return null;
+}
+
+/**
  * What to do about a server that did not answer. Starting the local packages helps on a
  * developer's machine, where the URLs name loopback (every host here); a deployment's broker or Redis elsewhere
  * is not started from the machine of the role that cannot reach it, and the operator following

@@ -12,6 +12,7 @@ import {
   connectFailureReason,
   isCertificateRefusal,
   isClientCertificateRefusal,
+  connectionLossReading,
   reconnectCertificateRefusal,
   redisStartupError,
   StartupError,
@@ -196,6 +197,7 @@ export function createRedis(
   // the first error is most often the lost connection itself, which does not say why the role
   // stays away.
   let refusalSaid: string | null = null;
+  let readingSaid: "refused" | "silent" | null = null;
   client.on("error", (error: Error) => {
     // An error while ready is a connection lost; any other is an attempt to connect that failed.
     if (client.status !== "ready") {
@@ -205,20 +207,26 @@ export function createRedis(
       });
     }
     const refusal = reconnectCertificateRefusal(error, "redisTls");
-    if (!down || (refusal && refusal !== refusalSaid)) {
-      const why = refusal ? { why: refusal } : {};
+    // Refused (not running there) or silent (running, not answering), as the start's line says;
+    // said again when an outage turns from one to the other (a reset, then refused reconnects).
+    const reading = refusal ? null : connectionLossReading(error, "Redis");
+    const readingChanged = reading !== null && reading.kind !== readingSaid;
+    if (!down || (refusal && refusal !== refusalSaid) || readingChanged) {
+      const why = refusal ?? reading?.why;
       log.warn(
-        { err: error.message, redis: hideUrlPassword(url), ...why },
+        { err: error.message, redis: hideUrlPassword(url), ...(why ? { why } : {}) },
         "Redis connection error",
       );
     }
     refusalSaid = refusal ?? refusalSaid;
+    readingSaid = reading?.kind ?? readingSaid;
     down = true;
   });
   client.on("ready", () => {
     if (down) log.info({ redis: hideUrlPassword(url) }, "Redis connection restored");
     down = false;
     refusalSaid = null;
+    readingSaid = null;
   });
   return client;
 }

@@ -6,7 +6,8 @@ import { expect } from "chai";
 import net, { type AddressInfo, type Socket } from "node:net";
 import pino from "pino";
 import { Broker } from "../../shared/broker/amqp";
-import { checkRedis } from "../../shared/store/redis";
+import { connectionLossReading } from "../../shared/runtime/startup-error";
+import { checkRedis, createRedis } from "../../shared/store/redis";
 
 const TIMEOUT_MS = 500;
 const log = pino({ level: "silent" });
@@ -93,5 +94,72 @@ describe("the hint for RabbitMQ or Redis on loopback that cannot be reached at s
     expect(message).to.include("`redis-cli info`");
     expect(message).to.not.include("redis-server --daemonize yes");
     expect(message).to.not.include("rabbitmqctl");
+  });
+});
+
+/** The warn lines of a Redis client of a running role, once its first connection error came. */
+async function redisWarnings(url: string): Promise<Array<Record<string, string>>> {
+  const lines: Array<Record<string, string>> = [];
+  const capture = pino(
+    { level: "warn" },
+    { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, string>) },
+  );
+  const client = createRedis(url, capture, "unanswered-dependency", TIMEOUT_MS);
+  client.on("error", () => undefined);
+  try {
+    while (!lines.some((line) => line.msg === "Redis connection error")) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    client.disconnect();
+  }
+  return lines.filter((line) => line.msg === "Redis connection error");
+}
+
+describe("the reconnect lines of a running role's Redis or RabbitMQ connection", function () {
+  this.timeout(60_000);
+  let silent: Awaited<ReturnType<typeof silentServer>>;
+  beforeEach(async () => (silent = await silentServer()));
+  afterEach(async () => {
+    for (const socket of silent.taken) socket.destroy();
+    await new Promise((resolve) => silent.server.close(resolve));
+  });
+
+  it("say a refused Redis is not running there, naming the URL with its password hidden", async () => {
+    const port = await closedPort();
+    const [line] = await redisWarnings(`redis://:secret@127.0.0.1:${port}`);
+    expect(line.redis).to.equal(`redis://:[redacted]@127.0.0.1:${port}`);
+    expect(line.err).to.include("ECONNREFUSED");
+    expect(line.why).to.include("nothing listens there, so Redis is not running at that address");
+    expect(JSON.stringify(line)).to.not.include("secret");
+  });
+
+  it("say a Redis that took the connection and never answered runs and does not answer", async () => {
+    const [line] = await redisWarnings(`redis://:secret@127.0.0.1:${silent.port}`);
+    expect(silent.taken.length, "connections taken").to.be.greaterThan(0);
+    expect(line.redis).to.equal(`redis://:[redacted]@127.0.0.1:${silent.port}`);
+    expect(line.why).to.include("something listens there but did not answer in time");
+    expect(line.why).to.include("`redis-cli info`");
+    expect(JSON.stringify(line)).to.not.include("secret");
+  });
+
+  it("read RabbitMQ's refused reconnect, its missed heartbeat and a reset connection alike", async () => {
+    const port = await closedPort();
+    const refused = await new Promise<Error>((resolve) =>
+      net.connect(port, "127.0.0.1").on("error", resolve),
+    );
+    expect(connectionLossReading(refused, "RabbitMQ")?.why).to.include(
+      "nothing listens there, so RabbitMQ is not running at that address",
+    );
+    for (const lost of [
+      new Error("Heartbeat timeout"),
+      Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }),
+      new Error("connect ETIMEDOUT"),
+    ]) {
+      expect(connectionLossReading(lost, "RabbitMQ")?.why, lost.message).to.include(
+        "something listens there but did not answer in time",
+      );
+    }
+    expect(connectionLossReading(new Error("something else"), "RabbitMQ")).to.equal(null);
   });
 });
