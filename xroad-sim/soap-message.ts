@@ -33,6 +33,8 @@ export interface SoapMessage {
   representedParty: string | null;
   /** `securityServer` (PR-MESS §2.4, optional): `INSTANCE/CLASS/MEMBER/SERVERCODE`. */
   securityServer: string | null;
+  /** Whether the Envelope has a SOAP Header (a Fault answer may have none). */
+  hasHeader: boolean;
   /** Local name of the Body's element; "Fault" for a SOAP Fault. */
   bodyElement: string;
   /** The text of the Body element's child elements by local name (a metaservice's arguments). */
@@ -593,6 +595,7 @@ export function readSoapMessage(xml: string, prefix: string, requireHeader = fal
     issue: null,
     representedParty: null,
     securityServer: null,
+    hasHeader: header !== undefined,
     bodyElement,
     bodyFields,
   };
@@ -661,6 +664,41 @@ export function checkSoapRequest(xml: string): SoapMessage & { client: string; s
     );
   }
   return message as SoapMessage & { client: string; service: string };
+}
+
+/**
+ * Checks a provider's answer as X-Road 7.4's server proxy parses it (ServerMessageProcessor
+ * reads it with SaxSoapParserImpl, each error under `prefix`, its `ServiceFailed.`): the
+ * protocolVersion as it is read, a Fault as it came, and any other answer as a request is
+ * checked, its Header and required fields, and its Body element named for the answer's own
+ * service code (`SoapUtils.validateServiceName`: PR-MESS §2.3's `fooResponse` for `foo`).
+ */
+export function checkSoapAnswer(message: SoapMessage, prefix: string): void {
+  const version = message.protocolVersion;
+  if (version !== null && !version.startsWith("4.")) {
+    throw new XroadError(
+      `${prefix}InvalidProtocolVersion`,
+      `Invalid protocol version (supported: 4.x, provided: ${version})`,
+    );
+  }
+  if (message.bodyElement === "Fault") return;
+  if (!message.hasHeader) {
+    throw new XroadError(`${prefix}MissingHeader`, "Malformed SOAP message: header missing");
+  }
+  for (const field of ["protocolVersion", "client", "id"] as const) {
+    if (message[field] === null) {
+      throw new XroadError(`${prefix}MissingHeaderField`, `Required field '${field}' is missing`);
+    }
+  }
+  if (message.service === null) {
+    throw new XroadError(`${prefix}MissingHeaderField`, "Message header must contain service id");
+  }
+  if (!message.bodyElement.startsWith(message.serviceCode ?? "")) {
+    throw new XroadError(
+      `${prefix}InconsistentHeaders`,
+      "Malformed SOAP message: service code does not match in header and body",
+    );
+  }
 }
 
 /**

@@ -11,6 +11,7 @@ import type { ProviderClient } from "./provider-client";
 import type { CompiledService } from "./sim-options";
 import {
   encodeXml,
+  checkSoapAnswer,
   checkSoapRequest,
   readSoapMessage,
   soapBytes,
@@ -150,6 +151,7 @@ export async function forwardSoap(
   const { xml, encoding, bom } = soapText(soap, FAILED);
   const message = readSoapMessage(xml, FAILED);
   if (soap.attachmentError) throw soap.attachmentError;
+  checkSoapAnswer(message, FAILED);
   if (message.bodyElement === "Fault") {
     // The provider's own fault reaches the client as X-Road's faults do: the server proxy reads
     // it as an error (ServerMessageProcessor: responseFault.toCodedException()), which carries

@@ -1071,7 +1071,8 @@ describe("xroad-sim", function () {
     const header = "<xroad:protocolVersion>4.0</xroad:protocolVersion>";
     for (const [what, changed] of [
       ["another client", answer.replace("<id:memberCode>consumer<", "<id:memberCode>other<")],
-      ["another service", answer.replace(">testQuery<", ">otherQuery<")],
+      // (Another service code would fail the Body's name first, below.)
+      ["another service", answer.replace(">producer<", ">other-producer<")],
       [
         "a service version the request did not name",
         answer.replace(
@@ -1114,7 +1115,7 @@ describe("xroad-sim", function () {
       });
     }
 
-    it("takes an answer that echoes the consistency fields, whatever its protocolVersion", async () => {
+    it("takes an answer that echoes the consistency fields, whatever its 4.x protocolVersion", async () => {
       provider.answer = (_req, res) => {
         res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
         res.end(answer.replace(">4.0<", ">4.x<"));
@@ -1125,6 +1126,68 @@ describe("xroad-sim", function () {
         body: fixture("simple.query"),
       });
       expect(await res.body.text()).to.contain("<answer>42</answer>");
+    });
+
+    // X-Road's server proxy parses a provider's answer as it parses a request
+    // (ServerMessageProcessor.parseResponse, SaxSoapParserImpl): the Header and its required
+    // fields, a 4.x protocolVersion, and a Body element named for the answer's service code
+    // (SoapUtils.validateServiceName; PR-MESS §2.3 names it `<serviceCode>Response`), each
+    // refused under ServiceFailed before the consumer side compares the answer with the request.
+    const body = /<SOAP-ENV:Body>[\s\S]*<\/SOAP-ENV:Body>/.exec(answer)![0];
+    const wholeHeader = /<SOAP-ENV:Header>[\s\S]*<\/SOAP-ENV:Header>/;
+    for (const [what, changed, code] of [
+      ["no SOAP Header", answer.replace(wholeHeader, ""), "MissingHeader"],
+      ["no protocolVersion", answer.replace(header, ""), "MissingHeaderField"],
+      ["protocolVersion 3.1", answer.replace(">4.0<", ">3.1<"), "InvalidProtocolVersion"],
+      [
+        "a Body element not named for its service code",
+        answer.replace(/testQueryResponse/g, "otherQueryResponse"),
+        "InconsistentHeaders",
+      ],
+      [
+        "a Fault whose Header has protocolVersion 3.1",
+        answer
+          .replace(">4.0<", ">3.1<")
+          .replace(
+            body,
+            "<SOAP-ENV:Body><SOAP-ENV:Fault><faultcode>Server.Own</faultcode>" +
+              "<faultstring>own</faultstring></SOAP-ENV:Fault></SOAP-ENV:Body>",
+          ),
+        "InvalidProtocolVersion",
+      ],
+    ] as const) {
+      it(`answers Server.ServerProxy.ServiceFailed.${code} for an answer with ${what}`, async () => {
+        provider.answer = (_req, res) => {
+          res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+          res.end(changed);
+        };
+        const res = await request(`${sim.url}/`, {
+          method: "POST",
+          headers: { "content-type": "text/xml" },
+          body: fixture("simple.query"),
+        });
+        expect(res.statusCode).to.equal(200);
+        const text = await res.body.text();
+        expect(text).to.contain(`<faultcode>Server.ServerProxy.ServiceFailed.${code}</faultcode>`);
+        expect(text).not.to.contain("<answer>42</answer>");
+      });
+    }
+
+    it("takes a provider's Fault without a SOAP Header as it came", async () => {
+      provider.answer = (_req, res) => {
+        res.writeHead(500, { "content-type": "text/xml; charset=utf-8" });
+        res.end(
+          '<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/">' +
+            "<SOAP-ENV:Body><SOAP-ENV:Fault><faultcode>Server.Own</faultcode>" +
+            "<faultstring>own</faultstring></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>",
+        );
+      };
+      const res = await request(`${sim.url}/`, {
+        method: "POST",
+        headers: { "content-type": "text/xml" },
+        body: fixture("simple.query"),
+      });
+      expect(await res.body.text()).to.contain("<faultcode>Server.Own</faultcode>");
     });
 
     // PR-MESS §2.2 and Annex B: the header fields are the elements of X-Road's namespaces; a
