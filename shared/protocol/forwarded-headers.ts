@@ -74,9 +74,25 @@ export const PROXY_OVERRIDE_REQUEST = [
   "x-forwarded-scheme",
   "x-forwarded-server",
   "x-forwarded-ssl",
+  // The client's address as a CDN, load balancer or ingress in front tells it: nginx's realip,
+  // Express, Rails and ASP.NET read these as X-Real-IP is read, for an allowlist or a log.
   "x-real-ip",
   "x-client-ip",
   "true-client-ip",
+  "cf-connecting-ip",
+  "cf-connecting-ipv6",
+  "fastly-client-ip",
+  "x-cluster-client-ip",
+  "x-envoy-external-address",
+  "x-original-forwarded-for",
+  "x-originating-ip",
+  "x-remote-addr",
+  "x-remote-ip",
+  "x-azure-clientip",
+  "x-azure-socketip",
+  "x-proxyuser-ip",
+  // PHP's HTTP_CLIENT_IP, read first by many an application's "client address" function.
+  "client-ip",
 ];
 
 /**

@@ -78,6 +78,33 @@ describe("forwarded headers", () => {
     });
   });
 
+  it("a backend's call: a CDN's or balancer's client address (CF-Connecting-IP, True-Client-IP, ...) is withheld, unless named", () => {
+    const sent = {
+      "CF-Connecting-IP": "10.0.0.1",
+      "CF-Connecting-IPv6": "fd00::1",
+      "True-Client-IP": "10.0.0.1",
+      "Fastly-Client-IP": "10.0.0.1",
+      "X-Cluster-Client-IP": "10.0.0.1",
+      "X-Client-IP": "10.0.0.1",
+      "X-Real-IP": "10.0.0.1",
+      "X-Envoy-External-Address": "10.0.0.1",
+      "X-Original-Forwarded-For": "10.0.0.1",
+      "X-Originating-IP": "10.0.0.1",
+      "X-Remote-Addr": "10.0.0.1",
+      "X-Remote-IP": "10.0.0.1",
+      "X-Azure-ClientIP": "10.0.0.1",
+      "X-Azure-SocketIP": "10.0.0.1",
+      "X-ProxyUser-IP": "10.0.0.1",
+      "Client-IP": "10.0.0.1",
+      "x-custom": "1",
+    };
+    expect(backendRequestHeaders(sent, withheldFromBackend())).to.deep.equal({ "x-custom": "1" });
+    expect(backendRequestHeaders(sent, withheldFromBackend(["cf-connecting-ip"]))).to.deep.equal({
+      "cf-connecting-ip": "10.0.0.1",
+      "x-custom": "1",
+    });
+  });
+
   it("a backend's call: a front proxy's word on the client's identity and every X-Forwarded-* are withheld, unless named", () => {
     const sent = {
       "X-Forwarded-Client-Cert": "By=spiffe://mesh/ns/records;URI=spiffe://mesh/ns/admin",
