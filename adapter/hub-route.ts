@@ -17,7 +17,7 @@ import { isJsonType, mediaType, readBody } from "./body-reader";
 import { checkSubmittedCallback } from "./callback-check";
 import { answerError } from "./error-answer";
 import { refuseWhileStoreDown } from "./store-unavailable";
-import { checkServiceHeader, readClient } from "./xroad-client";
+import { checkServiceHeader, readClient, throughSecurityServer } from "./xroad-client";
 import { arrivalOf, reachablePath } from "./status-location";
 
 export interface HubRouteDeps {
@@ -105,7 +105,7 @@ function registerHub(router: Router, log: Logger, deps: HubRouteDeps, base: stri
         log,
       );
       const listener = await deps.listeners
-        .add(client, target.target, queryText as string)
+        .add(client, target.target, queryText as string, throughSecurityServer(ctx.req))
         .catch((error: unknown) => {
           throw unavailable(error);
         });

@@ -17,6 +17,7 @@ import { messageLogger } from "../shared/observability/logger";
 import { metrics } from "../shared/observability/metrics";
 import type { Role, Runtime } from "../shared/runtime/runtime";
 import { clientCiphers, ReloadableTls } from "../shared/config/tls-files";
+import { isConsumerDirection } from "../shared/config/config";
 import { SafeHttp, type Lookup } from "../shared/delivery/safe-http";
 import { statusDocument } from "../shared/store/status-document";
 import { headersOf, ROOT_CONTEXT, type Context } from "../shared/observability/tracing";
@@ -430,7 +431,7 @@ export async function startCallbackDelivery(
     const clientListeners = await listeners.forClient(tx.client);
     if (clientListeners.length === 0) return;
     const event = messageStateChangeEvent(eventKey, document);
-    const to = listenersFor(clientListeners, tx.client, event);
+    const to = listenersFor(clientListeners, tx.client, event, isConsumerDirection(config, tx));
     if (to.length === 0) return;
     // Serialised once for every listener it goes to: a status document may be megabytes.
     const payload = JSON.stringify(event);

@@ -29,12 +29,15 @@ export function messageStateChangeEvent(
 
 /**
  * The listeners an event goes to: those registered by the message's own client whose query
- * admits it. A listener whose stored query no longer parses receives nothing.
+ * admits it. A listener whose stored query no longer parses receives nothing, and one registered
+ * through a security server nothing of a consumer-direction message (`consumerDirection`): that
+ * X-Road client may only share its id with the local system that sent it (docs/consumer.md).
  */
 export function listenersFor(
   listeners: readonly HubListener[],
   client: string,
   event: MessageStateChangeEvent,
+  consumerDirection = false,
 ): HubListener[] {
   const facts = {
     eventType: event.eventType,
@@ -43,6 +46,7 @@ export function listenersFor(
   };
   return listeners.filter((listener) => {
     if (listener.client !== client) return false;
+    if (consumerDirection && listener.viaXroad === true) return false;
     try {
       return matchesHubFilter(parseHubQuery(listener.query), facts);
     } catch {

@@ -18,6 +18,12 @@ export interface HubListener {
   /** The query as registered, echoed back. */
   query: string;
   createdAt: number;
+  /**
+   * True when it was registered through a security server (`X-Road-Request-Id`): an X-Road
+   * client that may share its id with a local system, so it hears nothing of the consumer
+   * direction's messages. Absent for one registered locally (and by releases before the mark).
+   */
+  viaXroad?: true;
 }
 
 /** Conditions of a query; an absent key admits every value. */
@@ -196,20 +202,31 @@ export class HubListeners {
     return redisKeys(this.prefix).hubClient(client);
   }
 
-  private registrationKey(listener: Pick<HubListener, "client" | "callback" | "query">): string {
-    return redisKeys(this.prefix).hubRegistration(
+  private registrationKey(
+    listener: Pick<HubListener, "client" | "callback" | "query" | "viaXroad">,
+  ): string {
+    const key = redisKeys(this.prefix).hubRegistration(
       listener.client,
       listener.callback,
       listener.query,
     );
+    // Through a security server, another registration than a local system's of the same id:
+    // neither is handed the other's listener (and its mark, or lack of one).
+    return listener.viaXroad === true ? `${key}:x-road` : key;
   }
 
   /**
    * Registers a listener; the callback must already have passed checkCallbackTarget. The same
    * client registering the same callback and query again gets the listener it has: one
-   * registration, however often it is sent.
+   * registration, however often it is sent. `viaXroad`: it came through a security server
+   * (HubListener.viaXroad).
    */
-  async add(client: string, callback: string, query: string): Promise<HubListener> {
+  async add(
+    client: string,
+    callback: string,
+    query: string,
+    viaXroad = false,
+  ): Promise<HubListener> {
     parseHubQuery(query);
     const listener: HubListener = {
       id: randomUUID(),
@@ -217,6 +234,7 @@ export class HubListeners {
       callback,
       query,
       createdAt: Date.now(),
+      ...(viaXroad ? { viaXroad: true as const } : {}),
     };
     // One script: two identical registrations at once (a retry overtaking its original) still
     // make one listener, and the limit is counted where the listener is added.

@@ -218,6 +218,36 @@ describe("hub listeners in Redis and the hub routes (real Redis, real HTTP)", ()
     expect(await listeners.forClient(BOB)).to.deep.equal([]);
   });
 
+  it("a listener registered through a security server hears nothing of the consumer direction's messages of its client id", async () => {
+    const carol = "EE/GOV/70000003/carol";
+    const registration = { callback: "https://hooks.example.org/carol", query: "" };
+    const local = await request("POST", "/hub", carol, registration);
+    const viaXroad = await request("POST", "/rest/messages/hub", carol, registration, undefined, {
+      "X-Road-Request-Id": "req-carol-1",
+    });
+    expect(local.status).to.equal(201);
+    expect(viaXroad.status).to.equal(201);
+    // Not the local system's listener handed back as the same registration.
+    expect(viaXroad.body.id).to.not.equal(local.body.id);
+    expect(viaXroad.body).to.have.keys("id", "callback", "query");
+    const stored = await listeners.forClient(carol);
+    const event = messageStateChangeEvent("e-2", document({ client: carol }));
+    const ids = (consumerDirection: boolean) =>
+      listenersFor(stored, carol, event, consumerDirection)
+        .map((l) => l.id)
+        .sort();
+    expect(ids(true)).to.deep.equal([local.body.id]);
+    expect(ids(false)).to.deep.equal([local.body.id, viaXroad.body.id].sort());
+    // Sent again through the security server: the same listener, still marked.
+    const again = await request("POST", "/rest/messages/hub", carol, registration, undefined, {
+      "X-Road-Request-Id": "req-carol-2",
+    });
+    expect(again.body.id).to.equal(viaXroad.body.id);
+    expect((await request("DELETE", `/hub/${viaXroad.body.id}`, carol)).status).to.equal(204);
+    expect((await request("DELETE", `/hub/${local.body.id}`, carol)).status).to.equal(204);
+    expect(await listeners.forClient(carol)).to.deep.equal([]);
+  });
+
   it("lets only the owning client remove a listener", async () => {
     const created = await request("POST", "/hub", ALICE, {
       callback: "https://hooks.example.org/a2",
