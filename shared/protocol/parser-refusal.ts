@@ -118,7 +118,10 @@ export function answerParserErrors(
     const last = answers.at(-1);
     // The last request whose head was read is the one cut when its body is not yet whole; a
     // whole one was an earlier request, and the error is a next one's, whose head was not read.
-    // The cut request's own answer is never sent: the refusal stands for it.
+    // The cut request's own answer is never sent: the refusal stands for it. One answered
+    // before its body was read (a 413, a 503 the head decided) has its answer already: the
+    // connection is closed without another, which its client would read as the answer to the
+    // next request it wrote.
     const cutAnswer = last !== undefined && !last.req.complete ? last : undefined;
     const cut = cutAnswer?.req;
     const before = cutAnswer === undefined ? answers : answers.slice(0, -1);
@@ -126,7 +129,7 @@ export function answerParserErrors(
       // Clean: every answer before is sent whole, and none of the cut request's was written.
       const clean =
         before.every((res) => res.writableFinished) &&
-        (cutAnswer === undefined || !cutAnswer.headersSent || cutAnswer.writableFinished);
+        (cutAnswer === undefined || !cutAnswer.headersSent);
       if (error.code !== "ECONNRESET" && socket.writable && clean) {
         socket.write(answerFor(error, cut));
       }

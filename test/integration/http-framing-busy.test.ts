@@ -153,3 +153,84 @@ describe("HTTP framing of a 503 Busy at the service port, over raw sockets", fun
     expect(answersIn(await closed)).to.deep.equal({ statuses: [503], types: ["Busy"] });
   });
 });
+
+// The request a 503 answered before its body is read is answered: the connection carries no
+// other answer for it. A body that then never comes to its end (nothing more sent, a chunk that
+// never ends) meets adapter.requestTimeout, and a malformed chunk meets Node's parser: the
+// connection is closed without the 408 or 400 that a client reads as the answer to the next
+// request it wrote on the connection the 503 kept.
+describe("the body of a request answered 503 before it was read, never finished", function () {
+  this.timeout(60_000);
+  const harness = new Harness();
+  let sluice: SluiceProcess;
+
+  before(async function () {
+    this.timeout(120_000);
+    harness.writeConfig({
+      adapter: { headersTimeout: "1s", requestTimeout: "2s" },
+      services: {
+        echo: {
+          protocols: ["rest"],
+          reply: { mode: "ack" },
+          backend: "legacy",
+          contentTypes: ["text/plain"],
+          maxBodySize: "8mb",
+        },
+      },
+      backends: {
+        legacy: {
+          translator: "rest-json",
+          url: "http://127.0.0.1:9",
+          queue: { highWater: 1, maxLength: 10 },
+        },
+      },
+    });
+    sluice = await harness.spawn("adapter");
+    const first = await rawExchange(
+      sluice.port,
+      `${POST}Connection: close\r\nContent-Length: 2\r\n\r\n{}`,
+    );
+    expect(first.statuses).to.deep.equal([202]);
+  });
+
+  after(() => harness.cleanup());
+
+  /** Writes `head`; once its answer is in, writes `after`; reads until the server closes. */
+  function exchange(head: string, after: string): Promise<string> {
+    return new Promise((resolve) => {
+      const socket = net.connect({ port: sluice.port, host: "127.0.0.1" });
+      socket.setEncoding("latin1");
+      let received = "";
+      let wrote = false;
+      socket.on("data", (chunk: string) => {
+        received += chunk;
+        if (!wrote && /\r\n\r\n\{[^]*\}$/.test(received)) {
+          wrote = true;
+          if (after !== "") socket.write(after);
+        }
+      });
+      socket.on("error", () => undefined);
+      socket.on("close", () => resolve(received));
+      socket.once("connect", () => socket.write(head));
+    });
+  }
+
+  const cases: Record<string, [string, string]> = {
+    "a declared body never sent": [`${POST}Content-Length: 1000\r\n\r\n`, ""],
+    "a declared body partly sent": [`${POST}Content-Length: 1000\r\n\r\n`, `${"x".repeat(500)}`],
+    "a chunked body whose chunk never ends": [
+      `${POST}Transfer-Encoding: chunked\r\n\r\n`,
+      `fffffff\r\n${"x".repeat(1000)}`,
+    ],
+    "a chunked body with a malformed chunk": [
+      `${POST}Transfer-Encoding: chunked\r\n\r\n`,
+      `zz\r\nxx\r\n0\r\n\r\n`,
+    ],
+  };
+  for (const [what, [head, after]] of Object.entries(cases)) {
+    it(`${what}: the 503 is the only answer, the connection closed without another`, async () => {
+      const received = await exchange(head, after);
+      expect(answersIn(received)).to.deep.equal({ statuses: [503], types: ["Busy"] });
+    });
+  }
+});
