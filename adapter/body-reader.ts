@@ -50,6 +50,11 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   }
   // Nothing more will come (an empty body already read to its end).
   if (req.readableEnded) return EMPTY;
+  // Closed while the route waited before the body (the X-Road id's look-up of a 503 judged
+  // from the head, a callback target's name): its `close` has been emitted and never comes
+  // again, and a read waiting for it held the request and its handler for ever. A caller's
+  // half-close after a whole request is such a close: Node destroys the request then.
+  if (req.destroyed) throw unreadable(req);
   // Within the limit as far as it is known: a caller waiting for 100 Continue may send it.
   continueIfExpected(req);
   return new Promise<Buffer>((resolve, reject) => {

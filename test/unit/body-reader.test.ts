@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import type { IncomingMessage } from "node:http";
+import http, { type IncomingMessage } from "node:http";
+import net, { type AddressInfo } from "node:net";
 import { PassThrough } from "node:stream";
 import { readBody } from "../../adapter/body-reader";
 
@@ -62,6 +63,49 @@ describe("readBody's hold on a waiting caller", () => {
     for (const event of ["data", "end", "error", "close"]) {
       const readers = req.listeners(event).filter((fn) => fn.name.startsWith("on"));
       expect(readers, event).to.have.length(0);
+    }
+  });
+});
+
+describe("readBody of a request closed before it is called", () => {
+  // A route may wait before it reads the body (the X-Road id's look-up of a 503 judged from the
+  // head, a callback target's name): a request closed meanwhile has emitted its `close`, which
+  // never comes again, and a read waiting for it held the request and its handler for ever.
+  it("rejects a request destroyed before its body was read", async () => {
+    const req = request({ "content-length": "10" });
+    req.write("12345");
+    req.destroy();
+    await new Promise((resolve) => req.once("close", resolve));
+    const error = await readBody(req, 1024).then(
+      () => null,
+      (refused: Error) => refused,
+    );
+    expect(error?.message).to.equal("the request body could not be read");
+  });
+
+  it("rejects a whole request whose caller closed its side before the body was read", async () => {
+    // Node takes a caller's end of sending (a half-close) for an abort: the request is destroyed.
+    const server = http.createServer();
+    const read = new Promise<Error | null>((resolve) => {
+      server.once("request", (req: IncomingMessage) => {
+        req.once("close", () => {
+          readBody(req, 1024).then(
+            () => resolve(null),
+            (refused: Error) => resolve(refused),
+          );
+        });
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    const socket = net.connect({ port, host: "127.0.0.1" });
+    socket.on("error", () => undefined);
+    socket.end("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+    try {
+      expect((await read)?.message).to.equal("the request body could not be read");
+    } finally {
+      socket.destroy();
+      server.close();
     }
   });
 });
