@@ -82,6 +82,15 @@ describe("HTTP framing of a 503 Busy at the service port, over raw sockets", fun
     expect(answer).to.deep.equal({ statuses: [503, 400], types: ["Busy", "MissingHeader"] });
   });
 
+  it("a chunked body found over 1 MiB after its 503 ends the connection: the request behind it is not answered", async () => {
+    const body = "x".repeat(2 * 1024 * 1024);
+    const answer = await rawExchange(
+      sluice.port,
+      `${POST}Transfer-Encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n${NEXT}`,
+    );
+    expect(answer).to.deep.equal({ statuses: [503], types: ["Busy"] });
+  });
+
   /** The head written alone on a new connection: its answer read, the connection left open. */
   async function answerToHead(head: string): Promise<{
     socket: net.Socket;
