@@ -47,11 +47,22 @@ function instant(year: number, month: string, day: string, time: string[]): numb
   const monthIndex = MONTHS.indexOf(month);
   const d = Number(day);
   if (d < 1 || d > daysIn(year, monthIndex) || h > 23 || min > 59 || s > 60) return undefined;
-  return Date.UTC(year, monthIndex, d, h, min, s);
+  return utc(year, monthIndex, d, h, min, s);
+}
+
+/**
+ * Date.UTC with the year as written: Date.UTC reads 0–99 as 1900–1999, so `01 Jan 0050` would be
+ * 1950, and 29 February 0000 (a leap year) would be judged in 1900 (none) and refused.
+ */
+function utc(year: number, month: number, day: number, h = 0, min = 0, s = 0): number {
+  const date = new Date(0);
+  date.setUTCFullYear(year, month, day);
+  // After the day, so that a leap second (:60) rolls into the next minute as Date.UTC rolls it.
+  return date.setUTCHours(h, min, s);
 }
 
 function daysIn(year: number, month: number): number {
-  return new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
+  return new Date(utc(year, month + 1, 0)).getUTCDate();
 }
 
 /**
@@ -75,7 +86,7 @@ function withinFiftyYears(
   // Start a century past `now`'s and step back.
   for (let year = nowYear - (nowYear % 100) + 100 + yy; year > nowYear - 200; year -= 100) {
     if (day > daysIn(year, month)) continue;
-    if (Date.UTC(year, month, day, h, min, s) <= limit.getTime()) return year;
+    if (utc(year, month, day, h, min, s) <= limit.getTime()) return year;
   }
   return undefined;
 }

@@ -98,4 +98,18 @@ describe("HTTP-dates", () => {
       Date.UTC(1996, 1, 29, 12),
     );
   });
+
+  it("reads a four-digit year 0000–0099 as written, not as 1900–1999", () => {
+    // Date.UTC takes a year below 100 as 19yy: `0050` was 1950, and 29 February 0000, a leap
+    // year, was refused as 1900's, which is none.
+    expect(parseHttpDate("Sat, 01 Jan 0050 00:00:00 GMT")).to.equal(
+      Date.parse("0050-01-01T00:00:00Z"),
+    );
+    expect(parseHttpDate("Tue Feb 29 12:00:00 0000")).to.equal(Date.parse("0000-02-29T12:00:00Z"));
+    expect(parseHttpDate("Tue, 29 Feb 0000 12:00:00 GMT")).to.equal(
+      Date.parse("0000-02-29T12:00:00Z"),
+    );
+    expect(parseHttpDate("Thu Dec 31 23:59:60 0099")).to.equal(Date.parse("0100-01-01T00:00:00Z"));
+    expect(parseHttpDate("Sun, 29 Feb 1900 12:00:00 GMT")).to.equal(undefined);
+  });
 });
