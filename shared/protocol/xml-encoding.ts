@@ -100,6 +100,20 @@ function begins(bytes: Buffer, ...prefix: number[]): boolean {
   return prefix.every((byte, at) => bytes[at] === byte);
 }
 
+/**
+ * The encoding a byte-order mark at the start of `bytes` names, and the mark's length in bytes;
+ * undefined without one. The mark decides the encoding for every reader, over any charset or
+ * declaration.
+ */
+function markedEncoding(
+  bytes: Buffer,
+): { encoding: "utf-8" | "utf-16le" | "utf-16be"; length: number } | undefined {
+  if (begins(bytes, 0xef, 0xbb, 0xbf)) return { encoding: "utf-8", length: 3 };
+  if (begins(bytes, 0xff, 0xfe)) return { encoding: "utf-16le", length: 2 };
+  if (begins(bytes, 0xfe, 0xff)) return { encoding: "utf-16be", length: 2 };
+  return undefined;
+}
+
 /** UTF-16 without a byte-order mark, told by the byte order of the "<?" it starts with. */
 function unmarkedUtf16(bytes: Buffer): "utf-16le" | "utf-16be" | undefined {
   if (begins(bytes, 0x3c, 0, 0x3f, 0)) return "utf-16le";
@@ -122,9 +136,8 @@ export function decodeXml(
    */
   anyCharset = false,
 ): string {
-  if (begins(bytes, 0xef, 0xbb, 0xbf)) return utf8(bytes.subarray(3));
-  if (begins(bytes, 0xff, 0xfe)) return utf16le(bytes.subarray(2));
-  if (begins(bytes, 0xfe, 0xff)) return utf16be(bytes.subarray(2));
+  const mark = markedEncoding(bytes);
+  if (mark !== undefined) return DECODERS[mark.encoding](bytes.subarray(mark.length));
   // UTF-16 without a byte-order mark shows itself by the "<?" of its declaration, unless a
   // charset names another encoding: the charset outranks the declaration (RFC 7303 §3.2), and
   // reading the bytes as UTF-16 anyway accepted what a reader keeping that order refuses.
@@ -189,9 +202,7 @@ export function decodeSoapXml(bytes: Buffer, charset?: string): string {
   const text = decodeXml(bytes, charset);
   if (charset === undefined) return text;
   // A byte-order mark decides for both readers.
-  if (begins(bytes, 0xef, 0xbb, 0xbf) || begins(bytes, 0xff, 0xfe) || begins(bytes, 0xfe, 0xff)) {
-    return text;
-  }
+  if (markedEncoding(bytes) !== undefined) return text;
   const theirs = securityServerEncoding(bytes);
   const ours = charset.toLowerCase();
   // A declaration naming UTF-16 on single-byte text: the security server refuses it.
