@@ -124,7 +124,12 @@ export function answerParserErrors(
     // next request it wrote.
     const cutAnswer = last !== undefined && !last.req.complete ? last : undefined;
     const cut = cutAnswer?.req;
-    const before = cutAnswer === undefined ? answers : answers.slice(0, -1);
+    // Those owed when the parser refused, copied: the list goes on growing as Node parses on.
+    // A request whose head is read after the refusal is not served (its turn comes once the
+    // answers before it are sent, and the refusal closes the connection then): waited for, it
+    // was served and the refusal written after its answer, two answers to one request, or, its
+    // body never whole, waited for until the connection closed with neither answer.
+    const before = answers.slice(0, cutAnswer === undefined ? answers.length : -1);
     const refuse = (): void => {
       // Clean: every answer before is sent whole, and none of the cut request's was written.
       const clean =
