@@ -101,7 +101,7 @@ function lastHostAt(text: string, from: number, end: number, pathEndsAt: number)
  * `amqp://h:5672/v@x`, is hidden over too: too much rather than too little). A password or
  * sentinelPassword query value is hidden too.
  */
-function hideOne(text: string, start: number, end: number, edits: Edit[]): boolean {
+function hideOne(text: string, start: number, end: number, edits: Edit[]): Userinfo | undefined {
   let authorityEnd = start;
   let at = -1;
   let colon = -1;
@@ -124,9 +124,10 @@ function hideOne(text: string, start: number, end: number, edits: Edit[]): boole
       ? lastHostAt(text, authorityEnd, end, pathEnd(text, authorityEnd, end))
       : lastAt(text, authorityEnd, end);
   }
-  const userinfo = at >= 0;
-  if (userinfo) {
+  let userinfo: Userinfo | undefined;
+  if (at >= 0) {
     const secretStart = colon >= 0 && colon < at ? colon + 1 : start;
+    userinfo = { from: secretStart, at };
     if (text.slice(secretStart, at) !== REDACTED)
       edits.push({ from: secretStart, to: at, with: REDACTED });
   }
@@ -148,6 +149,77 @@ function schemeBefore(text: string, start: number): string {
   let from = start - 3;
   while (from > 0 && /[a-z0-9+.-]/i.test(text[from - 1])) from -= 1;
   return text.slice(from, start - 3).toLowerCase();
+}
+
+/** A password `text[from, at)`, ended by the userinfo's `@` at `at`. */
+interface Userinfo {
+  from: number;
+  at: number;
+}
+
+/** A stretch `[from, to)` of the text and the last `@` in it a host follows (`last`, or -1). */
+interface Window {
+  from: number;
+  to: number;
+  last: number;
+}
+
+/** Whether a host's character follows the `@` at `at`: an `@` a userinfo may end at. */
+function hostFollows(text: string, at: number): boolean {
+  HOSTS.lastIndex = at + 1;
+  HOSTS.exec(text);
+  return HOSTS.lastIndex > at + 1;
+}
+
+/**
+ * The last `@` a host follows from `from` to the end of its window (the line's or the JSON
+ * string's end; the text's end when `lines` is false), or -1. A password holding an unencoded
+ * `@` goes on to it, whatever stands between (`/`, `?`, `#`, white space, a quote, `://`): any
+ * `@` before it may be one of the password's. The window read last is kept in `window`: asked
+ * again from inside it (the next URL of the line), the answer is known, so each character is
+ * read a bounded number of times.
+ */
+function lastUserinfoAt(text: string, from: number, window: Window, lines: boolean): number {
+  if (from < window.from || from > window.to) {
+    let index = from;
+    let last = -1;
+    while (index < text.length) {
+      const code = text.charCodeAt(index);
+      if (lines && code === 0x5c) {
+        index += 2;
+        continue;
+      }
+      if (lines && endsWindow(code)) break;
+      if (code === 0x40 && hostFollows(text, index)) last = index;
+      index += 1;
+    }
+    window.from = from;
+    window.to = Math.min(index, text.length);
+    window.last = last;
+  }
+  return window.last >= from ? window.last : -1;
+}
+
+/**
+ * Hides, for the URL whose password `userinfo` names, up to the last `@` of the window a host
+ * follows (lastUserinfoAt), unless the password is already REDACTED (a line naming a URL
+ * hideUrlPassword wrote); the edits from `before` on (this URL's) are replaced. The `@` the
+ * userinfo ends at, moved or not.
+ */
+function extended(
+  text: string,
+  userinfo: Userinfo,
+  edits: Edit[],
+  before: number,
+  window: Window,
+  lines: boolean,
+): number {
+  if (text.slice(userinfo.from, userinfo.at) === REDACTED) return userinfo.at;
+  const last = lastUserinfoAt(text, userinfo.at + 1, window, lines);
+  if (last < 0) return userinfo.at;
+  edits.length = before;
+  edits.push({ from: userinfo.from, to: last, with: REDACTED });
+  return last;
 }
 
 /** A stretch `[from, to)` of the text holding no `@` a spilled password could end at. */
@@ -188,7 +260,12 @@ export function hideUrlPassword(url: string): string {
   const scheme = /^(?:[a-z][a-z0-9+.-]*:)?\/\//i.exec(url);
   const start = scheme ? scheme[0].length : 0;
   const edits: Edit[] = [];
-  if (!hideOne(url, start, url.length, edits) && !URL.canParse(url)) {
+  const userinfo = hideOne(url, start, url.length, edits);
+  if (userinfo) {
+    const at = extended(url, userinfo, edits, 0, { from: -1, to: -1, last: -1 }, false);
+    // The host, port, path and query after a password that went on past the authority.
+    if (at !== userinfo.at) hideOne(url, at + 1, url.length, edits);
+  } else if (!URL.canParse(url)) {
     const colon = url.indexOf(":", start);
     if (
       colon >= 0 &&
@@ -214,6 +291,7 @@ export function hideUrlPasswords(text: string): string {
   const edits: Edit[] = [];
   // Where a search for a spilled password's `@` last ran to the end of its window finding none.
   const searched: Searched = { from: -1, to: -1 };
+  const window: Window = { from: -1, to: -1, last: -1 };
   while (from >= 0) {
     let start = from + 3;
     let end = urlEnd(text, start);
@@ -223,14 +301,23 @@ export function hideUrlPasswords(text: string): string {
       if (next > start) end = next + 1;
     }
     const before = edits.length;
-    if (!hideOne(text, start, end, edits)) {
+    let userinfo = hideOne(text, start, end, edits);
+    let moved = false;
+    if (!userinfo) {
       const spilled = spilledPassword(text, start, end, searched);
       if (spilled !== undefined) {
         // A query password hideOne found lies inside the spilled one.
         edits.length = before;
         edits.push({ from: spilled.from, to: spilled.at, with: REDACTED });
+        userinfo = spilled;
+        moved = true;
+      }
+    }
+    if (userinfo) {
+      const at = extended(text, userinfo, edits, before, window, true);
+      if (moved || at !== userinfo.at) {
         // The rest of that URL (host, port, path, query) read as a URL of its own.
-        start = spilled.at + 1;
+        start = at + 1;
         hideOne(text, start, urlEnd(text, start), edits);
       }
     }
@@ -284,7 +371,7 @@ function spilledPassword(
   start: number,
   end: number,
   searched: Searched,
-): { from: number; at: number } | undefined {
+): Userinfo | undefined {
   let authorityEnd = start;
   let colon = -1;
   while (authorityEnd < end && !endsAuthority(text.charCodeAt(authorityEnd))) {

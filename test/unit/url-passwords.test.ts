@@ -52,7 +52,12 @@ describe("URL passwords in log lines", () => {
   });
 
   it("hides each URL of a list, and leaves text without a password as it is", () => {
+    // The first password may hold the `://` and `@` up to the last host (too much rather than
+    // too little); a list hideUrlPassword wrote is read as it is.
     expect(hideUrlPasswords("RabbitMQ at amqp://a:one@h1,amqp://b:two@h2")).to.equal(
+      "RabbitMQ at amqp://a:[redacted]@h2",
+    );
+    expect(hideUrlPasswords("RabbitMQ at amqp://a:[redacted]@h1,amqp://b:two@h2")).to.equal(
       "RabbitMQ at amqp://a:[redacted]@h1,amqp://b:[redacted]@h2",
     );
     const plain = "GET https://receiver.example/hook?token=x and mail@example.org";
@@ -62,7 +67,11 @@ describe("URL passwords in log lines", () => {
   });
 
   it("ends the userinfo at the authority's end: an @ in the path or query hides nothing", () => {
-    expect(hideUrlPasswords("amqp://u:p@h/v@x")).to.equal("amqp://u:[redacted]@h/v@x");
+    // After a userinfo, a later @ a host follows may end a password holding an @: hidden to it.
+    expect(hideUrlPasswords("amqp://u:p@h/v@x")).to.equal("amqp://u:[redacted]@x");
+    expect(hideUrlPasswords("amqp://u:p@h/v?m=a@b.example&x=1")).to.equal(
+      "amqp://u:[redacted]@b.example&x=1",
+    );
     expect(hideUrlPasswords("redis://r/0?x=a@b")).to.equal("redis://r/0?x=a@b");
     expect(hideUrlPasswords("see http://h/p@q now")).to.equal("see http://h/p@q now");
     expect(hideUrlPasswords("http://h/a#c@d")).to.equal("http://h/a#c@d");
@@ -150,14 +159,28 @@ describe("URL passwords in log lines", () => {
 
   it("hides several URLs of a line, one at its end, and one inside JSON with escaped quotes", () => {
     expect(
-      hideUrlPasswords("a amqp://u:one@h1/v@x then redis://:two@r:6379/0?x=a@b and http://h/p@q"),
+      hideUrlPasswords("a amqp://u:one@h1/v then redis://:two@r:6379/0?x=a and http://h/p@q"),
+    ).to.equal("a amqp://u:[redacted]@q");
+    expect(
+      hideUrlPasswords(
+        JSON.stringify({
+          a: "amqp://u:one@h1/v",
+          b: "redis://:two@r:6379/0?x=a",
+          c: "http://h/p@q",
+        }),
+      ),
     ).to.equal(
-      "a amqp://u:[redacted]@h1/v@x then redis://:[redacted]@r:6379/0?x=a@b and http://h/p@q",
+      JSON.stringify({
+        a: "amqp://u:[redacted]@h1/v",
+        b: "redis://:[redacted]@r:6379/0?x=a",
+        c: "http://h/p@q",
+      }),
     );
     expect(hideUrlPasswords("last: amqps://u:tail@h")).to.equal("last: amqps://u:[redacted]@h");
-    const json = JSON.stringify({ msg: 'cannot reach "amqp://u:p@h:5672/v@x" or "http://h/p@q"' });
+    // A quote escaped in a JSON string may be the password's: read over.
+    const json = JSON.stringify({ msg: 'cannot reach "amqp://u:p@h:5672/v" or "http://h/p@q"' });
     expect(hideUrlPasswords(json)).to.equal(
-      JSON.stringify({ msg: 'cannot reach "amqp://u:[redacted]@h:5672/v@x" or "http://h/p@q"' }),
+      JSON.stringify({ msg: 'cannot reach "amqp://u:[redacted]@q"' }),
     );
     const quoted = JSON.stringify({ url: 'amqp://u:a"b@h/' });
     expect(hideUrlPasswords(quoted)).to.equal(JSON.stringify({ url: "amqp://u:[redacted]@h/" }));
@@ -175,11 +198,36 @@ describe("URL passwords in log lines", () => {
     );
     expect(hideUrlPassword("redis://ab/cd@r")).to.equal("redis://[redacted]@r");
     expect(hideUrlPasswords("amqp://:p/w@h and amqp://u:x y@[::1]:5672,amqp://u:q@h2")).to.equal(
-      "amqp://:[redacted]@h and amqp://u:[redacted]@[::1]:5672,amqp://u:[redacted]@h2",
+      "amqp://:[redacted]@h2",
     );
     expect(
       hideUrlPasswords(JSON.stringify({ msg: "amqp://u:pa ss@h", user: "a@b.example" })),
     ).to.equal('{"msg":"amqp://u:[redacted]@h","user":"a@b.example"}');
+  });
+
+  it("hides a password holding an @ before a /, ?, #, white space, a quote or ://", () => {
+    for (const [url, hidden] of [
+      ["amqp://u:p@ss/w@host:5672/v", "amqp://u:[redacted]@host:5672/v"],
+      ["amqp://u:p@ss?w@host", "amqp://u:[redacted]@host"],
+      ["amqp://u:p@ss#w@host/v", "amqp://u:[redacted]@host/v"],
+      ["amqp://u:p@ss w@host", "amqp://u:[redacted]@host"],
+      ["amqp://u:a b@c d@host", "amqp://u:[redacted]@host"],
+      ["amqp://u:p@ss://w@host", "amqp://u:[redacted]@host"],
+      [
+        "redis://:p@s/s@host:6379/0?password=q",
+        "redis://:[redacted]@host:6379/0?password=[redacted]",
+      ],
+    ]) {
+      expect(hideUrlPasswords(`at ${url} now`), url).to.equal(`at ${hidden} now`);
+      expect(hideUrlPassword(url), url).to.equal(hidden);
+    }
+    // A quote, an angle bracket or a backtick: escaped in a JSON line, and read over.
+    for (const quote of ['"', "'", "<", "`"]) {
+      const line = JSON.stringify({ msg: `at amqp://u:p@ss${quote}w@host now`, to: "a@b.example" });
+      expect(hideUrlPasswords(line), line).to.equal(
+        JSON.stringify({ msg: "at amqp://u:[redacted]@host now", to: "a@b.example" }),
+      );
+    }
   });
 
   it("hides a connection URL's password the same way as a line's", () => {
@@ -287,9 +335,13 @@ describe("URL passwords in log lines", () => {
     ]) {
       expect(hideUrlPasswords(line), line).to.equal(line);
     }
-    // A password the URL cut at white space is still hidden.
+    // A password the URL cut at white space is still hidden, up to the line's last @ a host
+    // follows: the password may hold the @ and the spaces before it.
     expect(hideUrlPasswords("amqp://u:pa ss@host and ops@example")).to.equal(
-      "amqp://u:[redacted]@host and ops@example",
+      "amqp://u:[redacted]@example",
+    );
+    expect(hideUrlPasswords('{"msg":"amqp://u:pa ss@host","to":"ops@example"}')).to.equal(
+      '{"msg":"amqp://u:[redacted]@host","to":"ops@example"}',
     );
   });
 });
