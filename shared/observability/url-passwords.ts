@@ -64,6 +64,9 @@ function lastAt(text: string, from: number, end: number): number {
 const HOSTS =
   /(?:\[[0-9a-f:.]*\]|[a-z0-9._~%-]*)(?::\d*)?(?:,(?:\[[0-9a-f:.]*\]|[a-z0-9._~%-]*)(?::\d*)?)*/iy;
 
+/** An authority opening with an IP address or `localhost` and a port: no user name's front. */
+const ADDRESS = /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-f:.]+\]|localhost):/i;
+
 /** A host (or a list of hosts) with a port: `h:5672`, `[::1]:6380`, `h1:5672,h2:5672`. */
 const HOST_AND_PORT =
   /^(?:\[[0-9a-f:.]+\]|[a-z0-9._~%-]+):\d{1,5}(?:,(?:\[[0-9a-f:.]+\]|[a-z0-9._~%-]+)(?::\d{1,5})?)*$/i;
@@ -358,11 +361,12 @@ function endsWindow(code: number): boolean {
  * The password of a URL `text[start, end)` that holds no userinfo by itself but whose
  * authority reads `word:rest`, when the password went on past where a URL in text ends: a space,
  * a quote or `<>` in it (`amqp://u:pa ss@host`), or a `://` (`redis://u:a://b@host`). Its
- * userinfo then ends at the first `@` further on the line (or the JSON string) that hosts follow
- * up to a URL's end, path, query or fragment. Found, what lies between the `:` and that `@` is
- * the password, prose between them too (too much rather than too little). Not found, the URL
+ * userinfo then ends at an `@` further on the line (or the JSON string) that a host follows (the
+ * caller extends it to the last: lastUserinfoAt). Found, what lies between the `:` and that `@`
+ * is the password, prose between them too (too much rather than too little). Not found, the URL
  * whose `:` is followed by no port (`amqp://u:kT9x`) is hidden from its `:` on, as
- * hideUrlPassword shows one; one with a port is a host and a port. Each character is read a
+ * hideUrlPassword shows one; one with a port is a host and a port. An IP address or localhost and
+ * a port followed by white space is a URL and prose, never searched on. Each character is read a
  * bounded number of times: the search ends at the first such `@`, and the next URL is looked for
  * after it.
  */
@@ -399,10 +403,13 @@ function spilledPassword(
   HOSTS.lastIndex = 0;
   HOSTS.exec(authority);
   const port = HOSTS.lastIndex === authority.length;
-  // A host and a port ended by white space is a URL followed by prose, as every message naming
-  // where Sluice failed to connect is: searched on, an `@` later in the line (a certificate's
-  // subject, a mail address) hid the port and the whole reason the role did not start.
-  const prose = stop >= 0 && stop <= 0x20 && HOST_AND_PORT.test(authority);
+  // An IP address or localhost and a port ended by white space is a URL followed by prose, as a
+  // message naming where Sluice failed to connect is: searched on, an `@` later in the line (a
+  // certificate's subject, a mail address) hid the port and the whole reason the role did not
+  // start. A name and digits may be a user and a password's front cut at its space
+  // (`amqp://u:12 34@h`): searched on.
+  const prose =
+    stop >= 0 && stop <= 0x20 && HOST_AND_PORT.test(authority) && ADDRESS.test(authority);
   // A search from inside a stretch an earlier one read to its window's end finds none either:
   // read again for every URL of a line (`a://b:a://b:…`), the stretch made the cost quadratic.
   if (spills && !prose && !(end >= searched.from && end < searched.to)) {
@@ -414,20 +421,8 @@ function spilledPassword(
         continue;
       }
       if (endsWindow(code)) break;
-      if (code === 0x40) {
-        HOSTS.lastIndex = index + 1;
-        HOSTS.exec(text);
-        const after = HOSTS.lastIndex;
-        if (
-          after > index + 1 &&
-          (after >= text.length ||
-            endsAuthority(text.charCodeAt(after)) ||
-            endsUrl(text.charCodeAt(after)) ||
-            text.charCodeAt(after) === 0x5c)
-        ) {
-          return { from: colon + 1, at: index };
-        }
-      }
+      // A host then anything: `(… u:12 34@host)` ends its host at the `)`.
+      if (code === 0x40 && hostFollows(text, index)) return { from: colon + 1, at: index };
       index += 1;
     }
     // A later URL ends at white space, a quote, `<>` or a scheme, never on an escape's second

@@ -325,15 +325,27 @@ describe("URL passwords in log lines", () => {
     );
   });
 
-  it("leaves a host and a port followed by prose as written, whatever @ comes later in the line", () => {
+  it("leaves an address and a port followed by prose as written, whatever @ comes later in the line", () => {
     // A start-up failure names where it connected, then why: the reason must stay readable.
     for (const line of [
       "Redis at rediss://127.0.0.1:21981 refused the TLS handshake: check its user@host",
       "Redis at rediss://localhost:21981: the certificate's subject is CN=sluice@example",
-      "RabbitMQ at amqps://h1:5671,h2:5671 (certificate of ops@example) refused",
+      "RabbitMQ at amqps://10.0.0.5:5671,h2:5671 (certificate of ops@example) refused",
       '{"msg":"Redis at rediss://[::1]:6380; see admin@example"}',
     ]) {
       expect(hideUrlPasswords(line), line).to.equal(line);
+    }
+    // A name and digits may be a user and a password's front cut at its space: searched on.
+    for (const [line, hidden] of [
+      ["at amqp://u:123 45@host now", "at amqp://u:[redacted]@host now"],
+      ["at amqp://u:12 ab@h:5672 now", "at amqp://u:[redacted]@h:5672 now"],
+      ["at redis://user:6379 x@[::1] now", "at redis://user:[redacted]@[::1] now"],
+      [
+        "RabbitMQ at amqps://h1:5671,h2:5671 (of ops@example)",
+        "RabbitMQ at amqps://h1:[redacted]@example)",
+      ],
+    ]) {
+      expect(hideUrlPasswords(line), line).to.equal(hidden);
     }
     // A password the URL cut at white space is still hidden, up to the line's last @ a host
     // follows: the password may hold the @ and the spaces before it.
