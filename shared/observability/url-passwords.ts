@@ -64,8 +64,8 @@ function lastAt(text: string, from: number, end: number): number {
 const HOSTS =
   /(?:\[[0-9a-f:.]*\]|[a-z0-9._~%-]*)(?::\d*)?(?:,(?:\[[0-9a-f:.]*\]|[a-z0-9._~%-]*)(?::\d*)?)*/iy;
 
-/** An authority opening with an IP address or `localhost` and a port: no user name's front. */
-const ADDRESS = /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-f:.]+\]|localhost):/i;
+/** An authority opening with an IP address or `localhost` (a port or none): no user name's front. */
+const ADDRESS = /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-f:.]+\]|localhost)(?![\w~%-]|\.\w)/i;
 
 /** A host (or a list of hosts) with a port: `h:5672`, `[::1]:6380`, `h1:5672,h2:5672`. */
 const HOST_AND_PORT =
@@ -116,10 +116,10 @@ function hideOne(text: string, start: number, end: number, edits: Edit[]): Useri
     authorityEnd += 1;
   }
   // ioredis reads `redis://secret@host` as a password: one holding `/`, `?` or `#` unencoded
-  // (`redis://ab/cd@host`) leaves an `@` after the authority, which a Redis URL's database
-  // number and options never hold.
+  // (`redis://ab/cd@host`, `redis://ab?cd@host`) leaves an `@` after the authority, hidden up to
+  // the URL's last (an `@` in a query value is hidden over too: too much rather than too little).
   if (at < 0 && colon < 0 && authorityEnd < end && REDIS_SCHEME.test(schemeBefore(text, start))) {
-    at = lastAt(text, authorityEnd, pathEnd(text, authorityEnd, end));
+    at = lastAt(text, authorityEnd, end);
   }
   // An authority opening with `[` and holding no `@` is an IPv6 host, its colons no userinfo's.
   if (at < 0 && colon >= 0 && authorityEnd < end && text.charCodeAt(start) !== 0x5b) {
@@ -390,9 +390,10 @@ function spilledPassword(
   // Nothing past the URL: a host and a port, or a password the text was cut at.
   const spills = stop >= 0 && !endsWindow(stop);
   if (colon < 0) {
-    // A Redis password alone (`redis://secret@host`) cut by a quote or `<>` (not white space:
-    // `redis://host and then` is a host and prose).
-    if (!REDIS_SCHEME.test(schemeBefore(text, start)) || stop <= 0x20) return undefined;
+    // A Redis password alone (`redis://secret@host`) cut by white space, a quote or `<>`; an IP
+    // address or localhost followed by white space is a host and prose (`redis://10.0.0.5 down`).
+    if (!REDIS_SCHEME.test(schemeBefore(text, start)) || stop < 0) return undefined;
+    if (stop <= 0x20 && ADDRESS.test(text.slice(start, authorityEnd))) return undefined;
     colon = start - 1;
   }
   // Hosts and ports, as a host list reads (`h1:5672,h2`): no password the URL cut. Punctuation

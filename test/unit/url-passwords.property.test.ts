@@ -57,9 +57,9 @@ const urlWithPassword: fc.Arbitrary<Built> = fc
   })
   .map(({ scheme: s, user, secret, encoded, host: h, port: p, path: tail }) => {
     const written = encoded ? encodeURIComponent(secret) : secret;
-    // ioredis reads `redis://secret@host` as a password; no other client does, and a `:`,
-    // white space, `?` or `#` in it would make it some other URL.
-    const alone = user === undefined && s.startsWith("redis") && !/[\s:?#]/.test(secret);
+    // ioredis reads `redis://secret@host` as a password; no other client does, and a `:` in it
+    // would make it a user and a password.
+    const alone = user === undefined && s.startsWith("redis") && !secret.includes(":");
     const userinfo = alone ? written : `${user ?? ""}:${written}`;
     return {
       url: `${s}://${userinfo}@${h}${p === undefined ? "" : `:${p}`}${tail}`,

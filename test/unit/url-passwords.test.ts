@@ -72,7 +72,11 @@ describe("URL passwords in log lines", () => {
     expect(hideUrlPasswords("amqp://u:p@h/v?m=a@b.example&x=1")).to.equal(
       "amqp://u:[redacted]@b.example&x=1",
     );
-    expect(hideUrlPasswords("redis://r/0?x=a@b")).to.equal("redis://r/0?x=a@b");
+    // A Redis password alone may hold `/` and `?`: hidden up to the URL's last @.
+    expect(hideUrlPasswords("redis://r/0?x=a@b")).to.equal("redis://[redacted]@b");
+    expect(hideUrlPasswords("rediss://r:6379/0?x=a@b.example&y=1")).to.equal(
+      "rediss://r:6379/0?x=a@b.example&y=1",
+    );
     expect(hideUrlPasswords("see http://h/p@q now")).to.equal("see http://h/p@q now");
     expect(hideUrlPasswords("http://h/a#c@d")).to.equal("http://h/a#c@d");
     // After a port, an @ in a query value followed by more than a host is kept too.
@@ -227,6 +231,26 @@ describe("URL passwords in log lines", () => {
       expect(hideUrlPasswords(line), line).to.equal(
         JSON.stringify({ msg: "at amqp://u:[redacted]@host now", to: "a@b.example" }),
       );
+    }
+  });
+
+  it("hides a Redis password alone holding white space, ? or #", () => {
+    for (const [url, hidden] of [
+      ["redis://pa ss@host", "redis://[redacted]@host"],
+      ["redis://12 34@host:6379/0", "redis://[redacted]@host:6379/0"],
+      ["rediss://pa?ss@host", "rediss://[redacted]@host"],
+      ["redis://pa#ss@host/0", "redis://[redacted]@host/0"],
+      ["redis://pa/s?s#s@host", "redis://[redacted]@host"],
+    ]) {
+      expect(hideUrlPasswords(`at ${url} now`), url).to.equal(`at ${hidden} now`);
+      expect(hideUrlPasswords(JSON.stringify({ msg: url })), url).to.equal(
+        JSON.stringify({ msg: hidden }),
+      );
+      expect(hideUrlPassword(url), url).to.equal(hidden);
+    }
+    // An IP address or localhost followed by prose is a host.
+    for (const line of ["redis://10.0.0.5 down, see ops@example", "redis://localhost down, a@b"]) {
+      expect(hideUrlPasswords(line), line).to.equal(line);
     }
   });
 
