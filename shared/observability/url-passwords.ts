@@ -96,7 +96,7 @@ function lastHostAt(text: string, from: number, end: number, pathEndsAt: number)
  * `//`). The userinfo ends at the last `@` of the authority, which ends at
  * the first `/`, `?` or `#` (RFC 3986: an `@` in the path or query is no userinfo, and
  * `amqp://u:p@[::1]:5672/` keeps its host); what follows the userinfo's first `:` is the password,
- * all of it when it has none (ioredis reads `redis://secret@host` as a password). An authority
+ * all of it when a Redis URL's has none (ioredis reads `redis://secret@host` as a password; another scheme's `user@` is a user name, shown). An authority
  * without `@` but with a `:` may be the front of a password holding `/`, `?` or `#` unencoded
  * (`amqp://u:kT9/x@host`, `amqp://u:12/3@host`): no client reads it so, but it is the operator's
  * secret. So what follows the first `:` is hidden up to the URL's last `@` when the port is no
@@ -128,7 +128,11 @@ function hideOne(text: string, start: number, end: number, edits: Edit[]): Useri
       : lastAt(text, authorityEnd, end);
   }
   let userinfo: Userinfo | undefined;
-  if (at >= 0) {
+  // A user name without a password (`https://user@host/`) is shown: only ioredis reads a
+  // userinfo without `:` as a password.
+  const userOnly =
+    at >= 0 && (colon < 0 || colon > at) && !REDIS_SCHEME.test(schemeBefore(text, start));
+  if (at >= 0 && !userOnly) {
     const secretStart = colon >= 0 && colon < at ? colon + 1 : start;
     userinfo = { from: secretStart, at };
     if (text.slice(secretStart, at) !== REDACTED)
@@ -378,10 +382,15 @@ function spilledPassword(
 ): Userinfo | undefined {
   let authorityEnd = start;
   let colon = -1;
+  let at = -1;
   while (authorityEnd < end && !endsAuthority(text.charCodeAt(authorityEnd))) {
-    if (colon < 0 && text.charCodeAt(authorityEnd) === 0x3a) colon = authorityEnd;
+    const code = text.charCodeAt(authorityEnd);
+    if (colon < 0 && code === 0x3a) colon = authorityEnd;
+    else if (code === 0x40) at = authorityEnd;
     authorityEnd += 1;
   }
+  // A user name without a password (`http://user@host:8080/ …`, shown): the host follows it.
+  if (at >= 0) return spilledPassword(text, at + 1, end, searched);
   // An IPv6 host's colons are no userinfo's.
   if (text.charCodeAt(start) === 0x5b && text.slice(start, authorityEnd).includes("]")) {
     return undefined;

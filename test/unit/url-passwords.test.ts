@@ -254,6 +254,25 @@ describe("URL passwords in log lines", () => {
     }
   });
 
+  it("shows a user name without a password, but for a Redis URL's (ioredis reads it as one)", () => {
+    for (const line of [
+      "GET http://user@host/ failed",
+      "amqp://sluice@rabbit:5672/vh refused",
+      '{"msg":"https://deploy@h/x?m=a@b.example&y=1"}',
+    ]) {
+      expect(hideUrlPasswords(line), line).to.equal(line);
+    }
+    expect(hideUrlPassword("amqps://sluice@rabbit:5671")).to.equal("amqps://sluice@rabbit:5671");
+    expect(hideUrlPasswords("at rediss://secret@r:6380 now")).to.equal(
+      "at rediss://[redacted]@r:6380 now",
+    );
+    expect(hideUrlPasswords("at amqp://u@x:p@h now")).to.equal("at amqp://u@x:[redacted]@h now");
+    // After a user name, a host name and digits cut at white space are searched on as any.
+    expect(hideUrlPasswords("at http://user@u:12 34@host now")).to.equal(
+      "at http://user@u:[redacted]@host now",
+    );
+  });
+
   it("hides a connection URL's password the same way as a line's", () => {
     for (const url of ["amqp://u:p@h/v@x", "redis://r/0?x=a@b", "amqp://u:p@[::1]:5672/"]) {
       expect(hideUrlPassword(url)).to.equal(hideUrlPasswords(url));
