@@ -65,7 +65,11 @@ const HOSTS =
   /(?:\[[0-9a-f:.]*\]|[a-z0-9._~%-]*)(?::\d*)?(?:,(?:\[[0-9a-f:.]*\]|[a-z0-9._~%-]*)(?::\d*)?)*/iy;
 
 /** An authority opening with an IP address or `localhost` (a port or none): no user name's front. */
-const ADDRESS = /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-f:.]+\]|localhost)(?![\w~%-]|\.\w)/i;
+const ADDRESS =
+  /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-f.]*:[0-9a-f:.]*\]|localhost)(?![\w~%-]|\.\w)/i;
+
+/** An IPv6 literal and a port or none, and what punctuation a sentence puts after a URL. */
+const IPV6_AUTHORITY = /^\[[0-9a-f.]*:[0-9a-f:.]*\](?::\d*)?[:.,;)]*$/i;
 
 /** A host (or a list of hosts) with a port: `h:5672`, `[::1]:6380`, `h1:5672,h2:5672`. */
 const HOST_AND_PORT =
@@ -391,10 +395,8 @@ function spilledPassword(
   }
   // A user name without a password (`http://user@host:8080/ …`, shown): the host follows it.
   if (at >= 0) return spilledPassword(text, at + 1, end, searched);
-  // An IPv6 host's colons are no userinfo's.
-  if (text.charCodeAt(start) === 0x5b && text.slice(start, authorityEnd).includes("]")) {
-    return undefined;
-  }
+  // An IPv6 host's colons are no userinfo's; a `[` opening anything else may be a password's.
+  if (IPV6_AUTHORITY.test(text.slice(start, authorityEnd))) return undefined;
   const stop = end < text.length ? text.charCodeAt(end) : -1;
   // Nothing past the URL: a host and a port, or a password the text was cut at.
   const spills = stop >= 0 && !endsWindow(stop);

@@ -248,6 +248,14 @@ describe("URL passwords in log lines", () => {
       );
       expect(hideUrlPassword(url), url).to.equal(hidden);
     }
+    // A bracket opening no IPv6 literal may be a password's.
+    expect(hideUrlPasswords("at redis://[]ab cd@h now")).to.equal("at redis://[redacted]@h now");
+    expect(hideUrlPasswords("at redis-sentinel://[.] x@h/m")).to.equal(
+      "at redis-sentinel://[redacted]@h/m",
+    );
+    expect(hideUrlPasswords("at amqp://[::1]:5672 refused by ops@example")).to.equal(
+      "at amqp://[::1]:5672 refused by ops@example",
+    );
     // An IP address or localhost followed by prose is a host.
     for (const line of ["redis://10.0.0.5 down, see ops@example", "redis://localhost down, a@b"]) {
       expect(hideUrlPasswords(line), line).to.equal(line);
