@@ -143,3 +143,41 @@ describe("URL passwords (properties)", () => {
     );
   });
 });
+
+/** Characters a password written unencoded may hold, `://` and white space among them. */
+const hostile = [..." /:@?#%,;=&!$'()*+~.-_[]<>`{}|^", "://", "a", "b", "1", "9"];
+const hostileText = (unit: fc.Arbitrary<string>, max: number): fc.Arbitrary<string> =>
+  fc.string({ unit, maxLength: max });
+/** The password's middle: capitals, which no generated text around it holds. */
+const MARK = "QZXJV";
+
+describe("URL passwords of hostile characters in random text (properties)", () => {
+  it("never shows any of a password of hostile characters, raw or in a JSON log line", () => {
+    const raw = fc.constantFrom(...hostile);
+    // A JSON log line escapes a quote, a backslash and a control character: any may be held.
+    const inJson = fc.constantFrom(...hostile, '"', "\\", "\t", "'\"");
+    check(
+      fc.property(
+        fc.boolean(),
+        fc.constantFrom("amqp", "amqps", "redis", "rediss", "redis-sentinel", "http", "https"),
+        fc.constantFrom("user:", ":", ""),
+        fc.tuple(hostileText(raw, 12), hostileText(inJson, 12)),
+        fc.tuple(hostileText(raw, 12), hostileText(inJson, 12)),
+        fc.constantFrom("h", "rabbit.example", "10.0.0.7", "[::1]", "h1:5672,h2"),
+        fc.constantFrom("", ":5672", ":6379/0", "/vh?heartbeat=5", "?password=x"),
+        fc.tuple(hostileText(raw, 16), hostileText(raw, 16)),
+        (json, scheme, user, [rawFront, jsonFront], [rawBack, jsonBack], host, tail, [a, b]) => {
+          const secret = json ? `${jsonFront}${MARK}${jsonBack}` : `${rawFront}${MARK}${rawBack}`;
+          // Only ioredis reads a userinfo without `:` as a password; one holding a `:` it reads as
+          // a user and a password.
+          fc.pre(user !== "" || (scheme.startsWith("redis") && !secret.includes(":")));
+          const text = `${a} ${scheme}://${user}${secret}@${host}${tail} ${b}`;
+          const line = json ? JSON.stringify({ level: 50, msg: text }) : text;
+          const shown = hideUrlPasswords(line);
+          expect(shown, line).not.to.include(MARK);
+        },
+      ),
+      1000,
+    );
+  });
+});

@@ -295,6 +295,16 @@ describe("URL passwords in log lines", () => {
     expect(hidden.length).to.be.greaterThan(0);
     const noEnd = `amqp://u:${"@".repeat(300_000)}`;
     expect(hideUrlPasswords(noEnd)).to.equal("amqp://u:[redacted]@");
+    // A megabyte of `a@`, alone, after a URL's password and a Redis URL's host, in a JSON line.
+    const ats = "a@".repeat(512 * 1024);
+    expect(hideUrlPasswords(ats)).to.equal(ats);
+    expect(hideUrlPasswords(`amqp://u:p@${ats}`)).to.equal("amqp://u:[redacted]@");
+    expect(hideUrlPasswords(`redis://${ats} x`)).to.equal("redis://[redacted]@ x");
+    expect(hideUrlPasswords(`a://b:1 ${ats}`)).to.equal("a://b:[redacted]@a@");
+    expect(hideUrlPasswords(JSON.stringify({ msg: `amqp://u:p ${ats}` }))).to.equal(
+      JSON.stringify({ msg: "amqp://u:[redacted]@a@" }),
+    );
+    expect(hideUrlPassword(`amqp://u:p@${ats}`)).to.equal("amqp://u:[redacted]@");
   });
 
   it("hides a URL's password in a written line's message, fields, error and bindings", () => {
