@@ -33,10 +33,11 @@ export async function exitAfterOutput(code: number): Promise<never> {
 
 /**
  * Writes `text` to stderr as one `sluice: ` line, a URL's password in it hidden: an error or
- * warning may quote a library's message, and with it the URL it could not reach.
+ * warning may quote a library's message, and with it the URL it could not reach. Plain text: a
+ * `"` in it may be a password's.
  */
 export function sayOnStderr(text: string): void {
-  process.stderr.write(`sluice: ${hideUrlPasswords(text)}\n`);
+  process.stderr.write(`sluice: ${hideUrlPasswords(text, "text")}\n`);
 }
 
 function drained(stream: NodeJS.WriteStream): Promise<void> {

@@ -162,6 +162,13 @@ function schemeBefore(text: string, start: number): string {
   return text.slice(from, start - 3).toLowerCase();
 }
 
+/**
+ * How far a password may run: a JSON log line's string (its `"` ends it, its `\\` escapes are
+ * read over), a line of plain text (a `"` may be the password's: only a line's end ends it), or
+ * a connection URL's end.
+ */
+type Lines = "json" | "text" | "url";
+
 /** A password `text[from, at)`, ended by the userinfo's `@` at `at`. */
 interface Userinfo {
   from: number;
@@ -190,17 +197,17 @@ function hostFollows(text: string, at: number): boolean {
  * again from inside it (the next URL of the line), the answer is known, so each character is
  * read a bounded number of times.
  */
-function lastUserinfoAt(text: string, from: number, window: Window, lines: boolean): number {
+function lastUserinfoAt(text: string, from: number, window: Window, lines: Lines): number {
   if (from < window.from || from > window.to) {
     let index = from;
     let last = -1;
     while (index < text.length) {
       const code = text.charCodeAt(index);
-      if (lines && code === 0x5c) {
+      if (lines === "json" && code === 0x5c) {
         index += 2;
         continue;
       }
-      if (lines && endsWindow(code)) break;
+      if (lines !== "url" && endsWindow(code, lines)) break;
       if (code === 0x40 && hostFollows(text, index)) last = index;
       index += 1;
     }
@@ -223,7 +230,7 @@ function extended(
   edits: Edit[],
   before: number,
   window: Window,
-  lines: boolean,
+  lines: Lines,
 ): number {
   if (text.slice(userinfo.from, userinfo.at) === REDACTED) return userinfo.at;
   const last = lastUserinfoAt(text, userinfo.at + 1, window, lines);
@@ -273,7 +280,7 @@ export function hideUrlPassword(url: string): string {
   const edits: Edit[] = [];
   const userinfo = hideOne(url, start, url.length, edits);
   if (userinfo) {
-    const at = extended(url, userinfo, edits, 0, { from: -1, to: -1, last: -1 }, false);
+    const at = extended(url, userinfo, edits, 0, { from: -1, to: -1, last: -1 }, "url");
     // The host, port, path and query after a password that went on past the authority.
     if (at !== userinfo.at) hideOne(url, at + 1, url.length, edits);
   } else if (!URL.canParse(url)) {
@@ -294,9 +301,11 @@ export function hideUrlPassword(url: string): string {
  * host, port, path: what an operator needs), as hideUrlPassword hides it. A URL ends at white
  * space, a quote (a JSON line's `\"` does not end it: it may be part of a password) or the next
  * `://`; each character is read a bounded number of times, so the cost is linear in the text's
- * length. `text` itself when it holds no URL with a password.
+ * length. `text` itself when it holds no URL with a password. `lines` says what `text` is: a
+ * JSON log line (a password runs on to the end of its string) or plain text (`sluice`'s error
+ * output, where a `"` may be a password's: it runs on to the line's end).
  */
-export function hideUrlPasswords(text: string): string {
+export function hideUrlPasswords(text: string, lines: "json" | "text" = "json"): string {
   let from = text.indexOf("://");
   if (from < 0) return text;
   const edits: Edit[] = [];
@@ -315,7 +324,7 @@ export function hideUrlPasswords(text: string): string {
     let userinfo = hideOne(text, start, end, edits);
     let moved = false;
     if (!userinfo) {
-      const spilled = spilledPassword(text, start, end, searched);
+      const spilled = spilledPassword(text, start, end, searched, lines);
       if (spilled !== undefined) {
         // A query password hideOne found lies inside the spilled one.
         edits.length = before;
@@ -325,7 +334,7 @@ export function hideUrlPasswords(text: string): string {
       }
     }
     if (userinfo) {
-      const at = extended(text, userinfo, edits, before, window, true);
+      const at = extended(text, userinfo, edits, before, window, lines);
       if (moved || at !== userinfo.at) {
         // The rest of that URL (host, port, path, query) read as a URL of its own.
         start = at + 1;
@@ -361,8 +370,8 @@ function urlEnd(text: string, start: number): number {
 }
 
 /** Where a spilled password's search ends: the line's or the JSON string's end. */
-function endsWindow(code: number): boolean {
-  return code === 0x0a || code === 0x0d || code === 0x22;
+function endsWindow(code: number, lines: "json" | "text"): boolean {
+  return code === 0x0a || code === 0x0d || (lines === "json" && code === 0x22);
 }
 
 /**
@@ -383,6 +392,7 @@ function spilledPassword(
   start: number,
   end: number,
   searched: Searched,
+  lines: "json" | "text",
 ): Userinfo | undefined {
   let authorityEnd = start;
   let colon = -1;
@@ -394,12 +404,12 @@ function spilledPassword(
     authorityEnd += 1;
   }
   // A user name without a password (`http://user@host:8080/ …`, shown): the host follows it.
-  if (at >= 0) return spilledPassword(text, at + 1, end, searched);
+  if (at >= 0) return spilledPassword(text, at + 1, end, searched, lines);
   // An IPv6 host's colons are no userinfo's; a `[` opening anything else may be a password's.
   if (IPV6_AUTHORITY.test(text.slice(start, authorityEnd))) return undefined;
   const stop = end < text.length ? text.charCodeAt(end) : -1;
   // Nothing past the URL: a host and a port, or a password the text was cut at.
-  const spills = stop >= 0 && !endsWindow(stop);
+  const spills = stop >= 0 && !endsWindow(stop, lines);
   if (colon < 0) {
     // A Redis password alone (`redis://secret@host`) cut by white space, a quote or `<>`; an IP
     // address or localhost followed by white space is a host and prose (`redis://10.0.0.5 down`).
@@ -428,11 +438,11 @@ function spilledPassword(
     let index = end;
     while (index < text.length) {
       const code = text.charCodeAt(index);
-      if (code === 0x5c) {
+      if (lines === "json" && code === 0x5c) {
         index += 2;
         continue;
       }
-      if (endsWindow(code)) break;
+      if (endsWindow(code, lines)) break;
       // A host then anything: `(… u:12 34@host)` ends its host at the `)`.
       if (code === 0x40 && hostFollows(text, index)) return { from: colon + 1, at: index };
       index += 1;

@@ -281,6 +281,19 @@ describe("URL passwords in log lines", () => {
     );
   });
 
+  it("reads a quote in plain text as a password's, and in a JSON line as the string's end", () => {
+    for (const quote of ['"', '\\"']) {
+      const line = `at amqp://u:p@ss${quote}w@host now`;
+      expect(hideUrlPasswords(line, "text"), line).to.equal("at amqp://u:[redacted]@host now");
+    }
+    expect(hideUrlPasswords('cannot reach "amqp://u:a"b@h" now', "text")).to.equal(
+      'cannot reach "amqp://u:[redacted]@h" now',
+    );
+    expect(hideUrlPasswords('{"msg":"amqp://u:p@h","to":"a@b.example"}')).to.equal(
+      '{"msg":"amqp://u:[redacted]@h","to":"a@b.example"}',
+    );
+  });
+
   it("hides a connection URL's password the same way as a line's", () => {
     for (const url of ["amqp://u:p@h/v@x", "redis://r/0?x=a@b", "amqp://u:p@[::1]:5672/"]) {
       expect(hideUrlPassword(url)).to.equal(hideUrlPasswords(url));
