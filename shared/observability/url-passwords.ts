@@ -132,11 +132,9 @@ function hideOne(text: string, start: number, end: number, edits: Edit[]): Useri
       : lastAt(text, authorityEnd, end);
   }
   let userinfo: Userinfo | undefined;
-  // A user name without a password (`https://user@host/`) is shown: only ioredis reads a
-  // userinfo without `:` as a password.
-  const userOnly =
-    at >= 0 && (colon < 0 || colon > at) && !REDIS_SCHEME.test(schemeBefore(text, start));
-  if (at >= 0 && !userOnly) {
+  // A userinfo without `:` is hidden whole, whatever the scheme: ioredis reads `redis://secret@h`
+  // as a password, and a token is often sent as a user name (`https://<token>@host/`).
+  if (at >= 0) {
     const secretStart = colon >= 0 && colon < at ? colon + 1 : start;
     userinfo = { from: secretStart, at };
     if (text.slice(secretStart, at) !== REDACTED)
