@@ -135,8 +135,19 @@ export class Backpressure {
    * The caller must `release` the admission on every path (a `finally`).
    */
   admit(backend: BackendConfig, client: string): Admission {
+    const admitted = this.tryAdmit(backend, client);
+    if ("reason" in admitted) throw this.counted(admitted);
+    return admitted;
+  }
+
+  /**
+   * Admits one message for `backend`, or returns the refusal it meets, not counted: the caller
+   * counts it (`counted`) once it answers it, as a persisted message's resubmission is answered
+   * as its duplicate instead. The caller must `release` an admission on every path.
+   */
+  tryAdmit(backend: BackendConfig, client: string): Admission | Refusal {
     const refused = this.check(backend, client);
-    if (refused !== null) throw this.counted(refused);
+    if (refused !== null) return refused;
     this.shares.note(backend.name, client);
     const queue = this.queueOf(backend.name);
     this.admitted.set(queue, (this.admitted.get(queue) ?? 0) + 1);
@@ -152,7 +163,10 @@ export class Backpressure {
     return this.check(backend, client);
   }
 
-  /** A refusal answered: counted under its reason, and its 503 to throw. */
+  /**
+   * A refusal answered: counted under its reason, and its 503 to throw. Called once per 503
+   * answered, never for a refusal met by a resubmission answered as its duplicate.
+   */
   counted(refusal: Refusal): SluiceError {
     metrics.backpressureRejections.inc({ reason: refusal.reason });
     return refusal.error;

@@ -38,7 +38,7 @@ import {
   type TransactionStore,
 } from "../shared/store/transaction-store";
 import type { WakeMessage } from "../shared/protocol/wake-message";
-import type { Admission, Backpressure } from "./backpressure";
+import type { Admission, Backpressure, Refusal } from "./backpressure";
 import type { CallerGone } from "./connection-gone";
 import { waitRefusalError, type SyncWaiters, type Wait, type WaitRefusal } from "./sync-waiters";
 import { storeOutageMessage, storeUnavailable } from "./store-unavailable";
@@ -143,22 +143,18 @@ export class Intake {
 
   submit(submission: Submission): Promise<IntakeResult> {
     const backend = this.deps.backends[submission.service.backend];
-    let admission: Admission;
-    try {
-      // Admitted messages count toward the queue's depth until confirmed, so a burst stops at
-      // the high-water mark even before the next depth sample.
-      admission = this.deps.backpressure.admit(backend, submission.client);
-    } catch (error) {
+    const { backpressure } = this.deps;
+    // Admitted messages count toward the queue's depth until confirmed, so a burst stops at
+    // the high-water mark even before the next depth sample.
+    const admission = backpressure.tryAdmit(backend, submission.client);
+    if ("reason" in admission) {
       // Not while Redis is out of reach or silent: the look-up would wait for it, and the
-      // refusal is due at once.
-      if (
-        submission.xroadId !== null &&
-        error instanceof SluiceError &&
-        this.deps.backpressure.storeAvailable()
-      ) {
-        return this.resubmittedWhileRefusing(submission, backend, error);
+      // refusal is due at once. Counted only when it is the answer: a persisted message's
+      // resubmission is answered as its duplicate.
+      if (submission.xroadId !== null && backpressure.storeAvailable()) {
+        return this.resubmittedWhileRefusing(submission, backend, admission);
       }
-      return Promise.reject(error);
+      return Promise.reject(backpressure.counted(admission));
     }
     // Not an async function: its promise would only wrap persist's, two more turns of the
     // microtask queue per message; and a sync caller's wait must not keep a frame here, and
@@ -444,12 +440,14 @@ export class Intake {
   private async resubmittedWhileRefusing(
     submission: Submission,
     backend: BackendConfig,
-    refusal: SluiceError,
+    refusal: Refusal,
   ): Promise<IntakeResult> {
     const first = await this.deps.store
       .findByXroadId(submission.client, submission.service.code, submission.xroadId!)
       .catch(() => null);
-    if (first === null || (!first.published && !this.recent.has(first.id))) throw refusal;
+    if (first === null || (!first.published && !this.recent.has(first.id))) {
+      throw this.deps.backpressure.counted(refusal);
+    }
     return this.duplicate(first.id, submission, backend);
   }
 

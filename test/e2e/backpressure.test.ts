@@ -213,6 +213,14 @@ describe("backpressure end to end (one client's flood, high water 20, clientShar
 
     // A resubmission of an accepted message (its caller lost the 202) is answered as the
     // duplicate it is, at the mark and over its share alike: a 503 would tell it "not accepted".
+    // It is no refusal, so no cause counts it.
+    const refusals = () =>
+      Promise.all(
+        ["high_water", "client_share"].map(async (reason) =>
+          metricValue(roles.sluice.adminUrl, "sluice_backpressure_rejections_total", { reason }),
+        ),
+      );
+    const counted = await refusals();
     for (const [client, run] of [
       [FLOOD, flood],
       [OTHER, other],
@@ -221,6 +229,12 @@ describe("backpressure end to end (one client's flood, high water 20, clientShar
       expect(again.status, again.text).to.equal(202);
       expect(again.json.id).to.equal(run.accepted[0].json.id);
     }
+    expect(await refusals()).to.deep.equal(counted);
+    // A new message is refused (the queue is at the mark), and counted once.
+    expectBusy(await send(FLOOD, randomUUID()));
+    const sum = (values: Array<number | undefined>) =>
+      values.reduce<number>((total, value) => total + (value ?? 0), 0);
+    expect(sum(await refusals())).to.equal(sum(counted) + 1);
 
     await simSettings(harness.sim.url, { paused: false });
     // A message's status is its own client's to read.
@@ -358,12 +372,18 @@ describe("backpressure end to end (sync waiter limit of one adapter)", function 
           ? true
           : undefined,
       );
-      // Accepted and persisted: a 503 would tell its caller it was not.
+      const waitersFull = () =>
+        metricValue(roles.sluice.adminUrl, "sluice_backpressure_rejections_total", {
+          reason: "waiters_full",
+        });
+      const counted = await waitersFull();
+      // Accepted and persisted: a 503 would tell its caller it was not, and it counts as none.
       const again = await call(url, {
         body: JSON.stringify({ xroadId: xroadIds[0] }),
         headers: { "X-Road-Id": xroadIds[0] },
       });
       expect(again.status, again.text).to.equal(202);
+      expect(await waitersFull()).to.equal(counted);
       const answers = await Promise.all(first);
       expect(answers.map((a) => a.status)).to.deep.equal([202, 202]);
       expect(again.json.id).to.equal(answers[0].json.id);
