@@ -194,6 +194,29 @@ exports.createTranslator = () => ({ call: async () => [] });`,
     expect(passed.status, passed.stderr).to.equal(0);
   });
 
+  it("refuses a rest-json backend's forwardHeaders naming a header its options.headers sets; passes the same list without it", () => {
+    const file = path.join(dir, "rest-json-forward-headers.yaml");
+    const write = (headers: string) =>
+      writeFileSync(
+        file,
+        `${LOOPBACK}services:\n  s: { backend: b, reply: { mode: ack } }\nbackends:\n  b: { translator: rest-json, url: "http://127.0.0.1:1", options: { forwardHeaders: [X-Forwarded-For, X-Forwarded-Proto], headers: { ${headers} } } }\n`,
+      );
+    write("X-Forwarded-Proto: https, X-Api-Key: k");
+    const check = sluice(["check", "--config", file]);
+    expect(check.status, check.stderr).to.equal(2);
+    expect(check.stderr).to.include("config.backends.b.translator: ");
+    expect(check.stderr).to.include(
+      "options.forwardHeaders: x-forwarded-proto is never sent to the backend (options.headers sets it, in place of the caller's)",
+    );
+    expect(check.stderr).to.not.include("x-forwarded-for is never sent");
+    const worker = sluice(["worker", "--config", file], { AMQP_URL: "amqp://127.0.0.1:1" });
+    expect(worker.status).to.equal(2);
+    expect(worker.stderr).to.equal(check.stderr);
+    write("X-Api-Key: k");
+    const passed = sluice(["check", "--config", file]);
+    expect(passed.status, passed.stderr).to.equal(0);
+  });
+
   it("refuses an xroad-rest backend's forwardCredentials naming no credential or one never passed on, and forwardCredentials on any other translator; passes Authorization", () => {
     const file = path.join(dir, "xroad-forward-credentials.yaml");
     const write = (translator: string, names: string) =>

@@ -45,6 +45,26 @@ describe("rest-json translator: configuration", () => {
     await named.close?.();
   });
 
+  it("options.forwardHeaders: a name options.headers sets is refused, its value replacing the caller's", async () => {
+    expect(() =>
+      createTranslator({
+        ...backend,
+        options: {
+          forwardHeaders: ["X-Forwarded-For", "X-Forwarded-Proto", "X-Remote-User"],
+          headers: { "x-forwarded-proto": "https", "X-Remote-User": "sluice" },
+        },
+      }),
+    ).to.throw(
+      /^backend legacy: options\.forwardHeaders: x-forwarded-proto is never sent to the backend \(options\.headers sets it, in place of the caller's\); options\.forwardHeaders: x-remote-user is never sent to the backend/,
+    );
+    // A header the operator sets that the list does not name stands as before.
+    const t = createTranslator({
+      ...backend,
+      options: { forwardHeaders: ["X-Forwarded-For"], headers: { "X-Forwarded-Proto": "https" } },
+    });
+    await t.close?.();
+  });
+
   it("creates a translator that closes cleanly without having been used", async () => {
     const t = createTranslator(backend);
     await t.close?.();

@@ -265,7 +265,8 @@ function readOptions(
 /**
  * `options.forwardHeaders`: the proxy overrides this backend is to get from its callers (lower-cased).
  * Another name is refused: it passes anyway, or never may, and either way the list would not mean
- * what it says.
+ * what it says. So is one the backend's `options.headers` sets: the operator's value replaces the
+ * caller's on every call, and the caller's is never sent.
  */
 function forwardHeadersOf(backend: TranslatorBackend): string[] {
   const listed = backend.options?.forwardHeaders;
@@ -282,7 +283,21 @@ function forwardHeadersOf(backend: TranslatorBackend): string[] {
       `backend ${backend.name}: options.forwardHeaders names ${other.join(", ")}, not a header withheld from backends (${PROXY_OVERRIDE_REQUEST.join(", ")}, any X-Forwarded-*, a front proxy's client certificate or identity such as X-Remote-User or X-SSL-Client-Cert; docs/rest.md)`,
     );
   }
+  const set = operatorHeaderNames(backend);
+  const replaced = names.filter((name) => set.has(name));
+  if (replaced.length > 0) {
+    throw new Error(
+      `backend ${backend.name}: ${replaced.map((name) => `options.forwardHeaders: ${name} is never sent to the backend (options.headers sets it, in place of the caller's)`).join("; ")}`,
+    );
+  }
   return names;
+}
+
+/** The names (lower-cased) `options.headers` sets; none when it is not a map (refused later). */
+function operatorHeaderNames(backend: TranslatorBackend): ReadonlySet<string> {
+  const headers = backend.options?.headers;
+  if (headers === null || typeof headers !== "object" || Array.isArray(headers)) return new Set();
+  return new Set(Object.keys(headers).map((name) => name.toLowerCase()));
 }
 
 function requestBody(request: RequestMessage): Buffer | undefined {
