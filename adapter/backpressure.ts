@@ -180,14 +180,20 @@ export class Backpressure {
   /** An admitted message's publish ended: confirmed (`error` null) or refused or lost. */
   publishSettled(admission: QueueAdmission, error: unknown): void {
     this.inFlightPublishes--;
-    if (error === null) {
-      if (admission.close()) this.monitor.notePublished(admission.queue);
-      return;
-    }
-    // The broker refused the message (a full queue, no confirm in time) or went away.
+    if (error === null && admission.close()) this.monitor.notePublished(admission.queue);
+  }
+
+  /**
+   * A publish the broker refused (a full queue, no confirm in time) or lost (it went away),
+   * answered: counted under broker_refused or broker_down, and `error` to throw. Not called
+   * for one answered otherwise: a 202 when a worker took the message whose confirm was lost,
+   * a 413 when the broker closed the channel over a message larger than its limit.
+   */
+  publishRefused(error: unknown): unknown {
     const code = error instanceof SluiceError ? error.code : "";
     if (code === "Busy") metrics.backpressureRejections.inc({ reason: "broker_refused" });
     if (code === "Unavailable") metrics.backpressureRejections.inc({ reason: "broker_down" });
+    return error;
   }
 
   /** An admission ended: its message no longer counts toward its queue's depth here. */

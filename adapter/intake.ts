@@ -291,7 +291,7 @@ export class Intake {
           // just taught the client): a resubmission would be refused again, so it is a 413.
           const learned = broker.maxMessageBytes;
           if (learned !== null && content.length > learned) throw this.tooLarge(content.length);
-          throw error;
+          throw backpressure.publishRefused(error);
         }
         // Only the confirm was lost (the channel closed, or it came too late): a worker has
         // claimed the message, so the broker had it. Refusing it now would have the caller
@@ -544,19 +544,24 @@ export class Intake {
       ...submission.request,
       ...metaOfTransaction(tx),
     };
-    await broker.publish(
-      publisher,
-      names.requestsExchange,
-      routingKeyFor(backend.name, backend.ordering, message),
-      requestCodec.encode(message),
-      {
-        messageId: tx.id,
-        contentType: "application/json",
-        timestamp: Math.floor(tx.createdAt / 1000),
-        mandatory: true,
-        headers: { [ENQUEUED_AT_HEADER]: Date.now() },
-      },
-    );
+    await broker
+      .publish(
+        publisher,
+        names.requestsExchange,
+        routingKeyFor(backend.name, backend.ordering, message),
+        requestCodec.encode(message),
+        {
+          messageId: tx.id,
+          contentType: "application/json",
+          timestamp: Math.floor(tx.createdAt / 1000),
+          mandatory: true,
+          headers: { [ENQUEUED_AT_HEADER]: Date.now() },
+        },
+      )
+      // The resubmission is answered the 503, as a first submission's refused publish is.
+      .catch((error: unknown) => {
+        throw this.deps.backpressure.publishRefused(error);
+      });
     await store.markPublished(tx.id).catch(() => undefined);
     messageLogger(this.deps.log, tx).warn(
       "a resubmission found its first submission never confirmed (its adapter stopped); published it",
