@@ -195,15 +195,15 @@ export const PROXY_ASSERTION_PREFIXES: readonly string[] = [
   "cf-client-cert-",
 ];
 const PROXY_ASSERTION = new Set(PROXY_ASSERTION_HEADERS);
+/** PROXY_ASSERTION_PREFIXES as one test: no scan of the list, and no closure, per header. */
+const PROXY_ASSERTION_PREFIX = new RegExp(`^(?:${PROXY_ASSERTION_PREFIXES.join("|")})`);
 
 /**
  * Whether a header (lower-case name) is a front proxy's word about who the client is (its
  * client certificate or identity): see PROXY_ASSERTION_HEADERS.
  */
 export function isProxyAssertionHeader(name: string): boolean {
-  return (
-    PROXY_ASSERTION.has(name) || PROXY_ASSERTION_PREFIXES.some((prefix) => name.startsWith(prefix))
-  );
+  return PROXY_ASSERTION.has(name) || PROXY_ASSERTION_PREFIX.test(name);
 }
 
 /**
@@ -299,10 +299,23 @@ export function forwardedRequestHeaders(headers: Record<string, unknown>): Heade
 export function withheldFromBackend(kept: readonly string[] = []): HeaderNames {
   // Only a proxy's header may be kept: the rest are never the caller's to pass on.
   const keeps = new Set(kept.filter(isProxyHeader));
+  // Asked for every header of every call: the names callers send are few, so each is judged by
+  // its prefixes once and then answered by one lookup. Bounded, since a caller may send any name.
+  const judged = new Map<string, boolean>();
   return {
-    has: (name) => REQUEST_SKIP.has(name) || (isProxyHeader(name) && !keeps.has(name)),
+    has(name: string): boolean {
+      let withheld = judged.get(name);
+      if (withheld === undefined) {
+        withheld = REQUEST_SKIP.has(name) || (isProxyHeader(name) && !keeps.has(name));
+        if (judged.size < JUDGED_NAMES) judged.set(name, withheld);
+      }
+      return withheld;
+    },
   };
 }
+
+/** Header names a backend's withheld set remembers its judgement of (withheldFromBackend). */
+const JUDGED_NAMES = 1_000;
 
 /** The caller's headers a backend's call carries: those of a message but `withheld` (names lower-cased). */
 export function backendRequestHeaders(

@@ -105,6 +105,20 @@ describe("forwarded headers", () => {
     });
   });
 
+  it("a backend's call judges a name the same however often it is asked, and after a caller sent thousands of others", () => {
+    const withheld = withheldFromBackend(["x-amzn-oidc-identity"]);
+    const asked = (): boolean[] =>
+      ["accept", "x-amzn-oidc-data", "x-amzn-oidc-identity", "x-ssl-client-s-dn", "host"].map(
+        (name) => withheld.has(name),
+      );
+    const first = asked();
+    expect(first).to.deep.equal([false, true, false, true, true]);
+    for (let i = 0; i < 5_000; i++) withheld.has(`x-ssl-junk-${i}`);
+    expect(withheld.has("x-ssl-junk-4999")).to.equal(true);
+    expect(withheld.has("x-junk-4999")).to.equal(false);
+    expect(asked()).to.deep.equal(first);
+  });
+
   it("a backend's call: a front proxy's word on the client's identity and every X-Forwarded-* are withheld, unless named", () => {
     const sent = {
       "X-Forwarded-Client-Cert": "By=spiffe://mesh/ns/records;URI=spiffe://mesh/ns/admin",
