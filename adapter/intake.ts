@@ -198,9 +198,9 @@ export class Intake {
       .findByXroadId(client, service.code, xroadId)
       .catch(() => null)
       .then((first) => {
-        // As `resubmittedWhileRefusing` (a backlog's refusal) and `duplicate` (a wait's) decide.
+        // A wait's refusal spares any resubmission (`duplicate` answers it 202 with no slot).
         if (first === null) throw refusal();
-        if (refused !== null && !first.published && !this.recent.has(first.id)) throw refusal();
+        if (refused !== null && !this.persistedFirst(first)) throw refusal();
       });
   }
 
@@ -445,10 +445,19 @@ export class Intake {
     const first = await this.deps.store
       .findByXroadId(submission.client, submission.service.code, submission.xroadId!)
       .catch(() => null);
-    if (first === null || (!first.published && !this.recent.has(first.id))) {
+    if (first === null || !this.persistedFirst(first)) {
       throw this.deps.backpressure.counted(refusal);
     }
     return this.duplicate(first.id, submission, backend);
+  }
+
+  /**
+   * Whether a resubmission's first submission is persisted, or will be without it: confirmed by
+   * the broker, or this instance's own publish still settling. Else the resubmission would have
+   * to publish it, which a refusal of the backlog or the broker forbids.
+   */
+  private persistedFirst(first: { id: string; published: boolean }): boolean {
+    return first.published || this.recent.has(first.id);
   }
 
   /** The wait ended without a wake: one last look, since the answer may have just landed. */
