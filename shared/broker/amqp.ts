@@ -17,6 +17,7 @@ import {
   amqpStartupError,
   connectFailureReason,
   connectionLossReading,
+  type ConnectionLossKind,
   reconnectCertificateRefusal,
 } from "../runtime/startup-error";
 import { corkPerTurn } from "../runtime/turn-corked-socket";
@@ -118,9 +119,13 @@ export class Broker extends EventEmitter {
         this.emit("connect");
       },
     );
+    // A failed reconnect is warned of once per reading (refused: not running there; closed;
+    // silent: running, not answering), with the URL, as the start's line says; the rest are
+    // debug. The disconnect line is the outage's first.
+    let readingSaid: ConnectionLossKind | null = null;
     connection.on("disconnect", ({ err }) => {
-      // Closed or timed out (a heartbeat missed): the broker runs and does not answer; the
-      // reconnects that follow say whether it is still there (refused: not running).
+      // Closed (a stop, a restart) or silent (a heartbeat missed); the reconnects that follow
+      // say whether it is still there (refused: not running).
       const reading = connectionLossReading(err as Error | undefined, "RabbitMQ");
       this.log.warn(
         {
@@ -139,9 +144,6 @@ export class Broker extends EventEmitter {
     // lasts until the files change: warned of, once per reason, not left at debug. A refusal
     // before the first connect is the start's own error (Broker.connect).
     let refusalSaid: string | null = null;
-    // A failed reconnect is warned of once per reading (refused: not running there; silent:
-    // running, not answering), with the URL, as the start's line says; the rest are debug.
-    let readingSaid: "refused" | "silent" | null = null;
     connection.on("connect", () => {
       refusalSaid = null;
       readingSaid = null;

@@ -69,24 +69,23 @@ export function connectFailureKind(error: Error | undefined): "refused" | "silen
   return "other";
 }
 
+/** How a running role's connection to RabbitMQ or Redis was lost, as connectionLossReading reads it. */
+export type ConnectionLossKind = "refused" | "closed" | "silent";
+
 /**
  * What a lost or failed connection of a running role says about the server, as the start's line
- * does: refused (nothing listens on the port) is a server not running there; a timeout, or a
- * connection it closed or reset, is one that runs but does not answer. Null for anything else
- * (a certificate refusal has its own words: reconnectCertificateRefusal).
+ * does: refused (nothing listens on the port) is a server not running there; closed or reset
+ * (RabbitMQ's close as it stops, a process gone) is a server that ended the connection, most
+ * often a stop or a restart, which the reconnects after it tell apart; a timeout or a missed
+ * heartbeat is one that runs but does not answer. Null for anything else (a certificate refusal
+ * has its own words: reconnectCertificateRefusal).
  */
 export function connectionLossReading(
   error: Error | undefined,
   service: keyof typeof STALL_CHECKS,
-): { kind: "refused" | "silent"; why: string } | null {
+): { kind: ConnectionLossKind; why: string } | null {
   const code = (error as NodeJS.ErrnoException | undefined)?.code ?? "";
   const message = error?.message ?? "";
-  const closed =
-    code === "ECONNRESET" ||
-    code === "EPIPE" ||
-    /ECONNRESET|Connection is closed|Connection closed|Socket closed abruptly|Heartbeat timeout|Unexpected close/i.test(
-      message,
-    );
   const kind = connectFailureKind(error);
   if (kind === "refused") {
     return {
@@ -94,8 +93,20 @@ export function connectionLossReading(
       why: `the connection was refused: nothing listens there, so ${service} is not running at that address (or not yet); ${REACH_SERVICE_HINT}`,
     };
   }
-  if (kind === "silent" || closed) {
+  if (kind === "silent" || /Heartbeat timeout/i.test(message)) {
     return { kind: "silent", why: notAnsweringHint(service) };
+  }
+  if (
+    code === "ECONNRESET" ||
+    code === "EPIPE" ||
+    /ECONNRESET|EPIPE|Connection is closed|Connection closed|Socket closed abruptly|Unexpected close/i.test(
+      message,
+    )
+  ) {
+    return {
+      kind: "closed",
+      why: `${service} closed or reset the connection: it stopped or restarted (err gives its reason when it sent one), or something between closed it; the reconnects that follow say whether it runs there again`,
+    };
   }
   return null;
 }

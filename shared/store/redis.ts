@@ -13,6 +13,7 @@ import {
   isCertificateRefusal,
   isClientCertificateRefusal,
   connectionLossReading,
+  type ConnectionLossKind,
   reconnectCertificateRefusal,
   redisStartupError,
   StartupError,
@@ -197,7 +198,7 @@ export function createRedis(
   // the first error is most often the lost connection itself, which does not say why the role
   // stays away.
   let refusalSaid: string | null = null;
-  let readingSaid: "refused" | "silent" | null = null;
+  let readingSaid: ConnectionLossKind | null = null;
   client.on("error", (error: Error) => {
     // An error while ready is a connection lost; any other is an attempt to connect that failed.
     if (client.status !== "ready") {
@@ -207,8 +208,9 @@ export function createRedis(
       });
     }
     const refusal = reconnectCertificateRefusal(error, "redisTls");
-    // Refused (not running there) or silent (running, not answering), as the start's line says;
-    // said again when an outage turns from one to the other (a reset, then refused reconnects).
+    // Refused (not running there), closed or reset (stopped, restarted) or silent (running, not
+    // answering), as the start's line says; said again when an outage turns from one to another
+    // (a reset, then refused reconnects).
     const reading = refusal ? null : connectionLossReading(error, "Redis");
     const readingChanged = reading !== null && reading.kind !== readingSaid;
     if (!down || (refusal && refusal !== refusalSaid) || readingChanged) {

@@ -143,7 +143,7 @@ describe("the reconnect lines of a running role's Redis or RabbitMQ connection",
     expect(JSON.stringify(line)).to.not.include("secret");
   });
 
-  it("read RabbitMQ's refused reconnect, its missed heartbeat and a reset connection alike", async () => {
+  it("read RabbitMQ's refused reconnect and its missed heartbeat as the start's line does", async () => {
     const port = await closedPort();
     const refused = await new Promise<Error>((resolve) =>
       net.connect(port, "127.0.0.1").on("error", resolve),
@@ -151,11 +151,7 @@ describe("the reconnect lines of a running role's Redis or RabbitMQ connection",
     expect(connectionLossReading(refused, "RabbitMQ")?.why).to.include(
       "nothing listens there, so RabbitMQ is not running at that address",
     );
-    for (const lost of [
-      new Error("Heartbeat timeout"),
-      Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }),
-      new Error("connect ETIMEDOUT"),
-    ]) {
+    for (const lost of [new Error("Heartbeat timeout"), new Error("connect ETIMEDOUT")]) {
       expect(connectionLossReading(lost, "RabbitMQ")?.why, lost.message).to.include(
         "something listens there but did not answer in time",
       );
