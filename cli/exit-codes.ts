@@ -3,7 +3,7 @@
 // failure), 2 a usage or configuration problem, 3 Redis or RabbitMQ out of reach.
 
 import { SluiceError } from "../shared/protocol/errors";
-import { outageOf } from "../shared/runtime/outage";
+import { outageOf, outageOfMessage } from "../shared/runtime/outage";
 import { StartupError } from "../shared/runtime/startup-error";
 
 /** Done. */
@@ -47,9 +47,10 @@ export function refusedExit(result: { result: string; retryAfter?: number }): nu
 
 /**
  * The exit code of a bulk run that stopped at an error, of which the run kept the message alone
- * (its answer's `failure`): 3 when the message is Redis's or the broker's for a lost connection
- * or a timeout (`Command timed out`, `Connection is closed.`), else 1.
+ * (its answer's `failure`): 3 when the message is Redis's or the broker's for a lost connection,
+ * a timeout or a Redis not ready (`Command timed out`, `Connection is closed.`, spent retries,
+ * `LOADING`), else 1.
  */
 export function failureExit(failure: string): number {
-  return outageOf(new Error(failure)) !== null ? EXIT_UNREACHABLE : EXIT_FAILED;
+  return outageOfMessage(failure) !== null ? EXIT_UNREACHABLE : EXIT_FAILED;
 }

@@ -41,6 +41,19 @@ export function outageOf(error: unknown): Dependency | null {
   return null;
 }
 
+/** ioredis's MaxRetriesPerRequestError by its words: a command its lost connection failed. */
+const REDIS_RETRIES_SPENT = /^Reached the max retries per request limit/;
+
+/**
+ * As outageOf, from an error's message alone (a bulk run keeps no more of it): without the
+ * error's name, ioredis's spent retries and Redis's "not now" replies are known by their words.
+ */
+export function outageOfMessage(message: string): Dependency | null {
+  const dependency = outageOf(new Error(message));
+  if (dependency !== null) return dependency;
+  return REDIS_RETRIES_SPENT.test(message) || REDIS_NOT_NOW.test(message) ? "Redis" : null;
+}
+
 /**
  * `error` as a request's answer: a SluiceError keeps its own; an outage becomes 503
  * Unavailable with Retry-After and `message`; anything else is returned as it is, for the

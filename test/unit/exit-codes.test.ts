@@ -40,4 +40,17 @@ describe("the sluice command's exit codes", () => {
       failureExit("WRONGTYPE Operation against a key holding the wrong kind of value"),
     ).to.equal(1);
   });
+
+  it("are 3 for a bulk run stopped by a Redis command its lost connection failed, or a Redis not ready yet", () => {
+    // What ioredis fails a command in flight with once its connection is lost (maxRetriesPerRequest).
+    expect(
+      failureExit(
+        'Reached the max retries per request limit (which is 1). Refer to "maxRetriesPerRequest" option for details.',
+      ),
+    ).to.equal(3);
+    expect(failureExit("LOADING Redis is loading the dataset in memory")).to.equal(3);
+    expect(failureExit("READONLY You can't write against a read only replica.")).to.equal(3);
+    expect(failureExit("ERR max number of clients reached")).to.equal(3);
+    expect(failureExit("ERR unknown command 'FOO'")).to.equal(1);
+  });
 });
