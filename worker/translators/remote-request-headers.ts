@@ -37,8 +37,8 @@ export const DEFAULT_REMOTE_REQUEST_HEADERS: readonly string[] = [
  * Headers that tell where a request came from inside the operator's network: the addresses,
  * host names, pages and proxies of a local caller's path (a reverse proxy or load balancer in
  * front of Sluice adds them: ingress-nginx behind another balancer, Envoy, Cloudflare, Fastly,
- * Rackspace). Never sent, and refused in `options.forwardHeaders` at config load (named there
- * they were accepted and then withheld): the provider has no use for that map of the network.
+ * Rackspace). Never sent, and refused in `options.forwardHeaders` at config load, where naming
+ * one would promise what no call does: the provider has no use for that map of the network.
  */
 const ORIGIN_HEADERS: readonly string[] = [
   "forwarded",

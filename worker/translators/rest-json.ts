@@ -263,7 +263,9 @@ function readOptions(
 }
 
 /**
- * `options.forwardHeaders`: the proxy overrides this backend is to get from its callers (lower-cased).
+ * `options.forwardHeaders`: the proxy's headers (isProxyHeader: the overrides, any X-Forwarded-*,
+ * a front proxy's word on the client's identity) this backend is to get from its callers
+ * (lower-cased).
  * Another name is refused: it passes anyway, or never may, and either way the list would not mean
  * what it says. So is one the backend's `options.headers` sets: the operator's value replaces the
  * caller's on every call, and the caller's is never sent.
