@@ -119,6 +119,11 @@ interface RecentSubmission {
   waiting: Array<(published: boolean) => void> | null;
 }
 
+/** Whether a caller waits for its message's answer: sync mode, or `Prefer: wait`. */
+export function waitsForAnswer(replyMode: ReplyMode, waitMs: number): boolean {
+  return replyMode === "sync" || waitMs > 0;
+}
+
 export class Intake {
   /** How long a new record may still be waiting for its publish to be confirmed (or refused). */
   private readonly unconfirmedMs: number;
@@ -212,7 +217,7 @@ export class Intake {
     const { store, backpressure, names, broker, publisher } = this.deps;
     const now = Date.now();
     const id = messageId();
-    const waits = submission.replyMode === "sync" || submission.waitMs > 0;
+    const waits = waitsForAnswer(submission.replyMode, submission.waitMs);
     const meta: TransactionMeta = {
       id,
       xroadId: submission.xroadId,

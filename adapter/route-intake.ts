@@ -15,7 +15,7 @@ import { SluiceError, type ErrorCode } from "../shared/protocol/errors";
 import { noteAccess } from "./access-log";
 import { setAnswerHeader } from "./answer-header";
 import { connectionGone } from "./connection-gone";
-import type { Intake, IntakeResult, Submission } from "./intake";
+import { waitsForAnswer, type Intake, type IntakeResult, type Submission } from "./intake";
 import { requestContext } from "./request-span";
 
 /** Error code of a malformed X-Road id in each protocol's words. */
@@ -132,7 +132,7 @@ export function submitMessage(
   intake: Intake,
   submission: Omit<Submission, "gone" | "trace">,
 ): Promise<IntakeResult> {
-  const waits = submission.replyMode === "sync" || submission.waitMs > 0;
+  const waits = waitsForAnswer(submission.replyMode, submission.waitMs);
   // Completed in place, not copied with a spread: the route made it for this call alone.
   const full = submission as Submission;
   full.gone = waits ? connectionGone(ctx.res) : undefined;

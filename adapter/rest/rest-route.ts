@@ -26,7 +26,7 @@ import { isJsonType, mediaType, readBody } from "../body-reader";
 import { answerError } from "../error-answer";
 import { setAnswerHeader } from "../answer-header";
 import { sandboxRemoteContent } from "../remote-content";
-import type { Intake, IntakeResult } from "../intake";
+import { waitsForAnswer, type Intake, type IntakeResult } from "../intake";
 import { decodeBody, isUtf8Charset, parseJsonBody, type SchemaValidators } from "../json-body";
 import { parsePrefer } from "../prefer";
 import { callbackHeaderOf, headerOf } from "../request-header";
@@ -235,7 +235,7 @@ async function handle(
       throw new SluiceError("InvalidContentType", `${service.code} does not take ${type} bodies`);
     }
     // A 503 the head alone decides comes before the body is read (docs/backpressure.md).
-    const waits = mode === "sync" || waitMs > 0;
+    const waits = waitsForAnswer(mode, waitMs);
     const judged = deps.intake.refuseBeforeBody(service, client, xroadId, waits);
     if (judged !== null) await judged;
     body = await readBody(req, service.maxBodyBytes);
