@@ -212,7 +212,7 @@ export function isProxyAssertionHeader(name: string): boolean {
  * authenticating proxy's user, e-mail, groups, token and client certificate (`X-Forwarded-User`,
  * `-Email`, `-Groups`, `-Access-Token`, `-Client-Cert`, `-Tls-Client-Cert`).
  */
-const FORWARDED_PREFIX = "x-forwarded-";
+export const FORWARDED_PREFIX = "x-forwarded-";
 
 /**
  * Whether a caller's header (lower-case name) is a proxy's word to the backend, withheld from a

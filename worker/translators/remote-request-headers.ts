@@ -6,6 +6,7 @@
 import { CREDENTIAL_HEADERS } from "../../shared/protocol/credential-headers";
 import {
   backendRequestHeaders,
+  FORWARDED_PREFIX,
   HOP_BY_HOP,
   isProxyAssertionHeader,
   NOT_FORWARDED_REQUEST,
@@ -71,12 +72,6 @@ const ORIGIN_HEADERS: readonly string[] = [
 ];
 
 /**
- * Every X-Forwarded-* is a proxy's word about the local caller: an authenticating proxy names the
- * user, their token and their client certificate so (X-Forwarded-User, -Access-Token, -Client-Cert).
- */
-const FORWARDED_PREFIX = "x-forwarded-";
-
-/**
  * A front proxy's assertion of the local caller's client certificate or identity
  * (isProxyAssertionHeader, shared/protocol/forwarded-headers.ts): the caller does not send them,
  * a front proxy injects them, and a service that trusts its own front proxy authenticates by
@@ -105,7 +100,8 @@ const ORIGIN = new Set(ORIGIN_HEADERS);
 
 /**
  * Whether a header (lower-case name) tells where a request came from inside the operator's
- * network: withheld from a remote provider whatever `options.forwardHeaders` says.
+ * network: withheld from a remote provider whatever `options.forwardHeaders` says. Every
+ * X-Forwarded-* is a proxy's word about the local caller (FORWARDED_PREFIX).
  */
 export function isOriginHeader(name: string): boolean {
   return ORIGIN.has(name) || name.startsWith(FORWARDED_PREFIX);
