@@ -52,6 +52,27 @@ const CASES: Record<string, Case> = {
     state: "completed",
     calls: 1,
   },
+  // RFC 9110 §8.6: a 304 may give the length of the representation it does not send; the answer
+  // ends with its head (RFC 9112 §6.3), and the remote provider has served the call.
+  notModifiedLength: {
+    soap: false,
+    answer: (h) =>
+      raw(
+        "304 Not Modified",
+        [`x-road-id: ${idOf(h)}`, 'etag: "v1"', "content-length: 1234"],
+        "",
+        false,
+      ),
+    state: "completed",
+    calls: 1,
+  },
+  // RFC 9112 §6.3: the same for a 204, whatever length it wrongly gives.
+  noContentLength: {
+    soap: false,
+    answer: (h) => raw("204 No Content", [`x-road-id: ${idOf(h)}`, "content-length: 5"], "", false),
+    state: "completed",
+    calls: 1,
+  },
   soapDoctype: {
     soap: true,
     answer: (_h, b) =>
@@ -214,6 +235,11 @@ describe("Hostile answers from the far side of the consumer direction: one outco
       expect(doc.state, JSON.stringify(doc).slice(0, 500)).to.equal(c.state);
       expect(calls.get(kind)).to.equal(c.calls);
       if (c.state === "failed") expect(doc.error.code).to.equal("BackendFailed");
+      if (kind === "notModifiedLength" || kind === "noContentLength") {
+        const [answer] = doc.responses;
+        expect(answer.status).to.equal(kind === "notModifiedLength" ? 304 : 204);
+        expect(answer.body).to.equal("");
+      }
       if (kind === "pastLength") {
         const [answer] = doc.responses;
         expect(Buffer.from(answer.body, answer.bodyEncoding ?? "utf8").toString()).to.equal("{}");

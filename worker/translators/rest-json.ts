@@ -154,7 +154,11 @@ export class RestJsonTranslator implements Translator {
           answer.headers,
         );
       }
-      throw transportFailure(error, this.backend, deadline, true);
+      if (!bodilessLength(error, request.method, status)) {
+        throw transportFailure(error, this.backend, deadline, true);
+      }
+      // The answer ended with its head; the length named the resource, not anything sent.
+      bytes = Buffer.alloc(0);
     }
     const response = toResponse(status, header(answer.headers, "content-type"), bytes);
     const own = forwardedResponseHeaders(answer.headers);
@@ -348,6 +352,18 @@ export class ResponseTooLarge extends Error {}
  */
 export function hasBody(method: string, status: number): boolean {
   return method.toUpperCase() !== "HEAD" && status !== 204 && status !== 304;
+}
+
+/**
+ * Whether a read failed only because an answer without a body (a 204, a 304) gave a length:
+ * undici holds the length to the bytes that follow, but such an answer ends with its head
+ * (RFC 9112 §6.3), and a 304 may name the length of what it does not send (RFC 9110 §8.6).
+ * Taken for a cut answer, it was called again and then failed, though the provider had answered.
+ */
+function bodilessLength(error: unknown, method: string, status: number): boolean {
+  return (
+    error instanceof undiciErrors.ResponseContentLengthMismatchError && !hasBody(method, status)
+  );
 }
 
 export async function readBounded(
