@@ -136,6 +136,21 @@ describe("X-Road SOAP header echo", () => {
     expect(echoMismatch(requestEnvelope(member, "<x/>"), member)).to.equal("");
   });
 
+  it("names a userId, issue or representedParty the answer adds: X-Road compares them with none sent too", () => {
+    const bare = { ...sent, userId: undefined };
+    expect(echoMismatch(requestEnvelope(sent, "<x/>"), bare)).to.equal(
+      'userId is "EE1", sent none',
+    );
+    expect(echoMismatch(requestEnvelope({ ...bare, issue: "case-9" }, "<x/>"), bare)).to.equal(
+      'issue is "case-9", sent none',
+    );
+    const party = { ...bare, representedParty: { partyClass: "COM", partyCode: "12" } };
+    expect(echoMismatch(requestEnvelope(party, "<x/>"), bare)).to.equal(
+      "representedParty is present, sent none",
+    );
+    expect(echoMismatch(requestEnvelope(bare, "<x/>"), bare)).to.equal("");
+  });
+
   it("names an identifier whose objectType differs or is missing: a member is not its subsystem", () => {
     const answer = requestEnvelope(sent, "<x/>");
     expect(

@@ -173,6 +173,13 @@ const PART_NAMESPACES = new Map([
  * What in `envelope` (an answer, from its Envelope on) differs from the header sent: "" when
  * every field sent comes back with the same value (PR-MESS §2.2), else the first difference.
  */
+/** A header field the answer holds though none was sent, named with its text; or "". */
+function added(header: Node, name: string): string {
+  const got = header[name];
+  if (got === undefined) return "";
+  return `${name} is "${(text(got) ?? "(not text)").slice(0, 200)}", sent none`;
+}
+
 export function echoMismatch(envelope: string, sent: XroadSoapHeader): string {
   let parsed: Node | null;
   try {
@@ -248,15 +255,24 @@ export function echoMismatch(envelope: string, sent: XroadSoapHeader): string {
       if (version === null) return 'protocolVersion is missing (sent "4.0")';
       return version.startsWith("4.") ? "" : `protocolVersion is "${version}", not 4.x`;
     },
-    ...(sent.userId !== undefined ? [() => expect("", header, "userId", sent.userId!)] : []),
-    ...(sent.issue !== undefined ? [() => expect("", header, "issue", sent.issue!)] : []),
+    // A field the answer adds names another call as much as one that differs: X-Road's own
+    // consistency check (SoapUtils.checkConsistency) compares them with none sent too.
+    sent.userId !== undefined
+      ? () => expect("", header, "userId", sent.userId!)
+      : () => added(header, "userId"),
+    sent.issue !== undefined
+      ? () => expect("", header, "issue", sent.issue!)
+      : () => added(header, "issue"),
     ...(sent.representedParty !== undefined
       ? partyOf(sent.representedParty).map(
           ([name, value]) =>
             () =>
               expect("representedParty/", asNode(header.representedParty), name, value),
         )
-      : []),
+      : [
+          () =>
+            header.representedParty === undefined ? "" : "representedParty is present, sent none",
+        ]),
   ];
   for (const check of checks) {
     const difference = check();
