@@ -169,10 +169,6 @@ const PART_NAMESPACES = new Map([
   [`${REPRESENTATION_NS} representedParty`, REPRESENTATION_NS],
 ]);
 
-/**
- * What in `envelope` (an answer, from its Envelope on) differs from the header sent: "" when
- * every field sent comes back with the same value (PR-MESS §2.2), else the first difference.
- */
 /** A header field the answer holds though none was sent, named with its text; or "". */
 function added(header: Node, name: string): string {
   const got = header[name];
@@ -180,6 +176,10 @@ function added(header: Node, name: string): string {
   return `${name} is "${(text(got) ?? "(not text)").slice(0, 200)}", sent none`;
 }
 
+/**
+ * What in `envelope` (an answer, from its Envelope on) differs from the header sent: "" when
+ * every field sent comes back with the same value (PR-MESS §2.2), else the first difference.
+ */
 export function echoMismatch(envelope: string, sent: XroadSoapHeader): string {
   let parsed: Node | null;
   try {
