@@ -134,8 +134,8 @@ export class AdminServer {
     });
     // Where the port is open beyond loopback (containers), anyone reaching it could otherwise
     // hold open as many connections as the process has file descriptors, the service port's
-    // included: Node's headersTimeout starts at a request's first byte, so a connection that
-    // never sends one stayed open for ever. Prometheus, probes and an operator need a handful,
+    // included: a connection that never sends a request is closed at silentMs, unanswered
+    // (silent-connections.ts). Prometheus, probes and an operator need a handful,
     // so the count is bounded, and slow senders get deadlines shorter than Node's defaults
     // (60 s, 300 s): these requests are small.
     // As on the service port: `100 Continue` only once a route reads a body within its limit

@@ -14,6 +14,7 @@ import type { Server as TlsServer } from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { ErrorCode } from "./errors";
+import { silentSinceOpened } from "./silent-connections";
 
 /** A parser's error as Node hands it to `clientError`. */
 export type ParserError = Error & { code?: string; reason?: string; rawPacket?: Buffer };
@@ -110,6 +111,12 @@ export function answerParserErrors(
   });
   server.on("clientError", (error: ParserError, stream: Duplex) => {
     const socket = stream as AnsweringSocket;
+    // A new connection that never sent a byte, found by Node's headers deadline before the
+    // silent sweep: closed without an answer, as the sweep closes it (silent-connections.ts).
+    if (error.code === "ERR_HTTP_REQUEST_TIMEOUT" && silentSinceOpened(socket)) {
+      socket.destroy();
+      return;
+    }
     // Node hands every later chunk of the connection to its failed parser again.
     if (refused.has(socket)) return;
     refused.add(socket);

@@ -1,7 +1,7 @@
 // Closing connections that stay silent before their first request, or between requests (both
-// ports): Node's headersTimeout starts at a request's first byte, so a connection that never
-// sends one would stay open for ever, and as many of them as the port admits shut everyone else
-// out.
+// ports): as many of them as the port admits shut everyone else out. Node's own headers deadline
+// also counts a new connection's silence from its opening, but only where headersTimeout is set,
+// and it answers 408 (below).
 
 import type { Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
@@ -19,7 +19,23 @@ interface Waiting {
 
 /** Requests a connection carried that are not answered yet (pipelined ones included). */
 const UNANSWERED = Symbol("sluice.unanswered");
-type CountedSocket = Socket & { [UNANSWERED]?: number };
+/** A new connection's bytesRead when it began waiting for its first request, until that comes. */
+const FIRST_WAIT_FROM = Symbol("sluice.firstWaitFrom");
+type CountedSocket = Socket & { [UNANSWERED]?: number; [FIRST_WAIT_FROM]?: number };
+
+/**
+ * Whether a connection watched here has sent nothing since it opened (not a byte, not a request).
+ * Node's headers deadline also holds such a connection, from its opening, with the same bound,
+ * and its check (every connectionsCheckingInterval) and the sweep here race for it: Node's, on a
+ * loaded machine often the first, answered 408 where the sweep closes it without a word. A 408
+ * nobody asked for goes to a client that opened a connection ahead of its request (a pool, a
+ * browser's preconnect), which reads it as the answer to the request it writes next: the port's
+ * `clientError` listener closes such a connection unanswered, as the sweep does.
+ */
+export function silentSinceOpened(socket: Socket): boolean {
+  const from = (socket as CountedSocket)[FIRST_WAIT_FROM];
+  return from !== undefined && socket.bytesRead === from;
+}
 
 /** Slack past Node's own bounds before a connection between requests is closed here. */
 const BETWEEN_REQUESTS_SLACK_MS = 2_000;
@@ -70,7 +86,10 @@ export function closeSilentConnections(server: Server, ms: number, connectionEve
     waiting.set(socket, { since: monotonicNow(), bytesRead: socket.bytesRead, kept });
     watch();
   };
-  server.on(connectionEvent, (socket: Socket) => wait(socket, false));
+  server.on(connectionEvent, (socket: CountedSocket) => {
+    socket[FIRST_WAIT_FROM] = socket.bytesRead;
+    wait(socket, false);
+  });
   // One listener for every answer, its socket found from the answer itself: a closure and a
   // `once` wrapper made per request were kept by every sync caller for its whole wait. An
   // answer finishes once, so `on` is `once` here without its wrapper.
@@ -88,6 +107,7 @@ export function closeSilentConnections(server: Server, ms: number, connectionEve
   server.on("request", (req: { socket: Socket }, res: ServerResponse) => {
     const socket = req.socket as CountedSocket;
     waiting.delete(socket);
+    socket[FIRST_WAIT_FROM] = undefined;
     socket[UNANSWERED] = (socket[UNANSWERED] ?? 0) + 1;
     res.on("finish", answerSent);
   });

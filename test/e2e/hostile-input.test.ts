@@ -735,16 +735,15 @@ describe("Hostile input (issue 14 audit): each case refused alone, memory bounde
   it("connections that never send a request are closed, so they cannot hold every slot (adapter.maxConnections)", async function () {
     // Past the sweep's 60 s bound below, the sync caller's 120 s wait and the checks between.
     this.timeout(240_000);
-    // As many silent connections as the cap allows: Node times out headers only from a
-    // request's first byte, so without a bound of its own the adapter kept these for ever.
+    // As many silent connections as the cap allows: without a bound of its own (Node's headers
+    // deadline only where headersTimeout is set) the adapter kept these for ever.
     const sockets = Array.from({ length: 20 }, () => {
       const socket = net.connect({ port: strict.port, host: "127.0.0.1" });
       socket.on("error", () => undefined);
       // Read (and drop) whatever comes: a socket with unread data never ends, and never
-      // closes. Which of two timers closes a silent connection is a race: the adapter's own
-      // sweep closes it without a word, Node's header deadline (checked every second) writes
-      // a 408 first; on a loaded machine the second won, and the 408 left unread kept every
-      // socket "open".
+      // closes. Two timers race for a silent connection, the adapter's own sweep and Node's
+      // header deadline (checked every second), which wrote a 408 when it ran first; it is
+      // closed unanswered either way now, but an unread answer would hide a close.
       socket.resume();
       return socket;
     });

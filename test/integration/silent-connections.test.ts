@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import http from "node:http";
 import net, { type AddressInfo, type Socket } from "node:net";
+import { answerParserErrors } from "../../shared/protocol/parser-refusal";
 import { closeSilentConnections } from "../../shared/protocol/silent-connections";
 
 /** Long against the test's own pauses, so a loaded machine's stalls do not pass for silence. */
@@ -136,5 +137,39 @@ describe("closeSilentConnections", () => {
       clearInterval(crlf);
     }
     expect(socket.destroyed, "closed by the bound between requests").to.equal(true);
+  });
+
+  it("closes a silent connection unanswered when Node's headers deadline finds it first", async function () {
+    this.timeout(30_000);
+    // Node's deadline counts a new connection's silence from its opening, with the same bound
+    // as the sweep on both ports, and answered 408 whenever its check ran first (a loaded
+    // machine's timers): here its bound is the shorter, so it always does.
+    const refusing = http.createServer({ connectionsCheckingInterval: 100 }, (_req, res) =>
+      res.end(),
+    );
+    refusing.headersTimeout = 300;
+    answerParserErrors(refusing, () =>
+      Buffer.from("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n"),
+    );
+    closeSilentConnections(refusing, 60_000, "connection");
+    await new Promise<void>((resolve) => refusing.listen(0, "127.0.0.1", resolve));
+    const port = (refusing.address() as AddressInfo).port;
+    const read = async (socket: net.Socket): Promise<string> => {
+      let received = "";
+      socket.on("data", (chunk: Buffer) => (received += chunk.toString("latin1")));
+      await closed(socket);
+      return received;
+    };
+    try {
+      const silent = await connect(port);
+      expect(await read(silent), "silent since it opened").to.equal("");
+      // A head begun and then stalled is still answered.
+      const stalled = await connect(port);
+      stalled.write("GET / HTTP/1.1\r\n");
+      expect(await read(stalled), "head begun").to.match(/^HTTP\/1\.1 408 /);
+    } finally {
+      refusing.closeAllConnections();
+      await new Promise((resolve) => refusing.close(resolve));
+    }
   });
 });
