@@ -28,7 +28,6 @@ import { unavailableOnOutage } from "../shared/operator/store-unavailable";
 import { messageLogger } from "../shared/observability/logger";
 import { isPartitioned, routingKeyFor } from "../shared/broker/ordering";
 import { messageSizeLimit, messageSizeLimitName } from "../shared/broker/message-size-limit";
-import { metrics } from "../shared/observability/metrics";
 import type { TopologyNames } from "../shared/protocol/names";
 import {
   isTerminal,
@@ -40,7 +39,7 @@ import {
 import type { WakeMessage } from "../shared/protocol/wake-message";
 import type { Admission, Backpressure, Refusal } from "./backpressure";
 import type { CallerGone } from "./connection-gone";
-import { waitRefusalError, type SyncWaiters, type Wait, type WaitRefusal } from "./sync-waiters";
+import { countedWaitRefusal, type SyncWaiters, type Wait, type WaitRefusal } from "./sync-waiters";
 import { storeOutageMessage, storeUnavailable } from "./store-unavailable";
 import { UnansweredCreates } from "./unanswered-creates";
 
@@ -193,11 +192,8 @@ export class Intake {
       waitRefused = waiters.refusal(client);
       if (waitRefused === null) return null;
     }
-    const refusal = (): SluiceError => {
-      if (refused !== null) return backpressure.counted(refused);
-      metrics.backpressureRejections.inc({ reason: waitRefused! });
-      return waitRefusalError(waitRefused!);
-    };
+    const refusal = (): SluiceError =>
+      refused !== null ? backpressure.counted(refused) : countedWaitRefusal(waitRefused!);
     if (xroadId === null || !backpressure.storeAvailable()) throw refusal();
     return this.deps.store
       .findByXroadId(client, service.code, xroadId)
@@ -428,10 +424,8 @@ export class Intake {
   private registerWaiter(id: string, waitMs: number, meta: TransactionMeta) {
     const wait = this.deps.waiters.tryRegister(id, waitMs, meta.client);
     if (typeof wait !== "string") return wait;
-    const refused = wait;
-    metrics.backpressureRejections.inc({ reason: refused });
     void this.deps.store.discard(meta).catch(() => undefined);
-    throw waitRefusalError(refused);
+    throw countedWaitRefusal(wait);
   }
 
   /**

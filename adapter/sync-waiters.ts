@@ -16,6 +16,12 @@ export const WAITER_SHARE = 0.5;
 /** Why a new wait is refused: every slot taken, or its client over its share of the upper half. */
 export type WaitRefusal = "waiters_full" | "waiters_client_share";
 
+/** A refused wait answered: counted under its reason, and its 503 Busy to throw. */
+export function countedWaitRefusal(reason: WaitRefusal): SluiceError {
+  metrics.backpressureRejections.inc({ reason });
+  return waitRefusalError(reason);
+}
+
 /** The 503 Busy of a refused wait. */
 export function waitRefusalError(reason: WaitRefusal): SluiceError {
   return reason === "waiters_full"
