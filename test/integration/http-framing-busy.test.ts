@@ -19,6 +19,42 @@ const NEXT = "GET /rest/echo/next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r
 const SMUGGLED_GET = "GET /rest/echo/smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
 const SMUGGLED_POST = `${POST}Content-Length: 2\r\n\r\n{}`;
 
+/**
+ * An adapter with no worker, its queue's high-water mark one message, that mark reached by one
+ * accepted request: every request after it is refused 503 Busy.
+ */
+async function startAtMark(
+  harness: Harness,
+  adapter?: Record<string, string>,
+): Promise<SluiceProcess> {
+  harness.writeConfig({
+    ...(adapter ? { adapter } : {}),
+    services: {
+      echo: {
+        protocols: ["rest"],
+        reply: { mode: "ack" },
+        backend: "legacy",
+        contentTypes: ["text/plain"],
+        maxBodySize: "8mb",
+      },
+    },
+    backends: {
+      legacy: {
+        translator: "rest-json",
+        url: "http://127.0.0.1:9",
+        queue: { highWater: 1, maxLength: 10 },
+      },
+    },
+  });
+  const sluice = await harness.spawn("adapter");
+  const first = await rawExchange(
+    sluice.port,
+    `${POST}Connection: close\r\nContent-Length: 2\r\n\r\n{}`,
+  );
+  expect(first.statuses).to.deep.equal([202]);
+  return sluice;
+}
+
 describe("HTTP framing of a 503 Busy at the service port, over raw sockets", function () {
   this.timeout(60_000);
   const harness = new Harness();
@@ -29,31 +65,8 @@ describe("HTTP framing of a 503 Busy at the service port, over raw sockets", fun
     this.timeout(120_000);
     // No worker runs: what the adapter accepts stays ready in the queue, one message is the
     // mark, and every request after the first is refused 503 Busy.
-    harness.writeConfig({
-      services: {
-        echo: {
-          protocols: ["rest"],
-          reply: { mode: "ack" },
-          backend: "legacy",
-          contentTypes: ["text/plain"],
-          maxBodySize: "8mb",
-        },
-      },
-      backends: {
-        legacy: {
-          translator: "rest-json",
-          url: "http://127.0.0.1:9",
-          queue: { highWater: 1, maxLength: 10 },
-        },
-      },
-    });
-    sluice = await harness.spawn("adapter");
+    sluice = await startAtMark(harness);
     adminPort = Number(new URL(sluice.adminUrl).port);
-    const first = await rawExchange(
-      sluice.port,
-      `${POST}Connection: close\r\nContent-Length: 2\r\n\r\n{}`,
-    );
-    expect(first.statuses).to.deep.equal([202]);
   });
 
   after(() => harness.cleanup());
@@ -175,31 +188,7 @@ describe("the body of a request answered 503 before it was read, never finished"
 
   before(async function () {
     this.timeout(120_000);
-    harness.writeConfig({
-      adapter: { headersTimeout: "1s", requestTimeout: "2s" },
-      services: {
-        echo: {
-          protocols: ["rest"],
-          reply: { mode: "ack" },
-          backend: "legacy",
-          contentTypes: ["text/plain"],
-          maxBodySize: "8mb",
-        },
-      },
-      backends: {
-        legacy: {
-          translator: "rest-json",
-          url: "http://127.0.0.1:9",
-          queue: { highWater: 1, maxLength: 10 },
-        },
-      },
-    });
-    sluice = await harness.spawn("adapter");
-    const first = await rawExchange(
-      sluice.port,
-      `${POST}Connection: close\r\nContent-Length: 2\r\n\r\n{}`,
-    );
-    expect(first.statuses).to.deep.equal([202]);
+    sluice = await startAtMark(harness, { headersTimeout: "1s", requestTimeout: "2s" });
   });
 
   after(() => harness.cleanup());
