@@ -201,7 +201,7 @@ function selectionProblem(command: OperatorCommand, parsed: OperatorArgs): strin
   if (parsed.words.length > most) {
     const extra = parsed.words.slice(most).join(" ");
     return verb === "list"
-      ? `${command} list takes no ID or word, only options: "${extra}" (a filter is --reason, --service, …)`
+      ? `${command} list takes no ID or word, only options: "${extra}"${listFilters(command)}`
       : `${command} ${verb} takes one ID: "${extra}" is one more (give filters as options, or run it once per ID)`;
   }
   if (command === "backends" && verb !== "list" && !id)
@@ -273,6 +273,16 @@ const TAKES: Readonly<Record<Exclude<OperatorCommand, "journal">, Record<string,
   backends: { list: [], pause: [], resume: [] },
   "hub-listeners": { list: ["client", "receiver", "limit"], remove: [] },
 };
+
+/**
+ * The filters a list takes, named as the hint to a word given without its option: each list
+ * has its own (`backends list` none), so one hint for all sent an operator to options refused.
+ */
+function listFilters(command: Exclude<OperatorCommand, "journal">): string {
+  const filters = (TAKES[command].list ?? []).filter((name) => name !== "limit");
+  if (filters.length === 0) return "";
+  return ` (its filters are ${filters.map((name) => `--${name}`).join(", ")})`;
+}
 
 /** An option the command does not take, or a selection given beside the ID of a replay. */
 function optionProblem(

@@ -76,9 +76,18 @@ describe("operator command arguments", () => {
     expect(parse("messages", "cancel", "ID1", "ID2")).to.be.a("string");
     expect(parse("backends", "pause", "legacy", "other")).to.be.a("string");
     expect(parse("dead-letters", "list", "retries_exhausted")).to.equal(
-      'dead-letters list takes no ID or word, only options: "retries_exhausted" (a filter is --reason, --service, …)',
+      'dead-letters list takes no ID or word, only options: "retries_exhausted" (its filters are --reason, --service, --backend, --client, --replayed)',
     );
-    expect(parse("hub-listeners", "list", "x")).to.be.a("string");
+    // Each list names its own filters, and one without any names none.
+    expect(parse("hub-listeners", "list", "x")).to.equal(
+      'hub-listeners list takes no ID or word, only options: "x" (its filters are --client, --receiver)',
+    );
+    expect(parse("dead-callbacks", "list", "x")).to.match(
+      /\(its filters are --reason, --receiver, --target\)$/,
+    );
+    expect(parse("backends", "list", "extra")).to.equal(
+      'backends list takes no ID or word, only options: "extra"',
+    );
     expect(parse("dead-letters", "replay", "ID1")).to.be.an("object");
     expect(parse("messages", "show", "ID1")).to.be.an("object");
   });
