@@ -285,7 +285,7 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       }
     });
 
-    it("does not take an answer naming two different X-Road-Error codes or none; one code given twice is that code", async () => {
+    it("does not take an answer naming two different X-Road-Error codes, none, or a value that is no code; one code given twice is that code", async () => {
       // A security server writes X-Road-Error once: two codes cannot say whether to retry.
       let codes: string[] = [];
       const stub = http.createServer((req, res) => {
@@ -318,6 +318,19 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
           expect(none, JSON.stringify(empty)).to.be.instanceOf(BackendAnswerError);
           expect((none as Error).message).to.match(/carries an X-Road-Error without a code/);
         }
+        // A value that is no X-Road code (no `Server.`/`Client.` origin): no security server
+        // writes one, so neither a retry nor a rejection can be read from it.
+        for (const notACode of ["banana", "AccessDenied", "Server", "Signer.KeyNotFound"]) {
+          codes = [notACode];
+          const strange = await failure(direct, request());
+          expect(strange, notACode).to.be.instanceOf(BackendAnswerError);
+          expect((strange as Error).message).to.contain(
+            `carries an X-Road-Error that is no X-Road error code ("${notACode}")`,
+          );
+        }
+        // X-Road 8 writes its codes lower-case and snake_case.
+        codes = ["server.serverproxy.access_denied"];
+        expect(await failure(direct, request())).to.be.instanceOf(BackendRejectedError);
         codes = ["Server.ServerProxy.AccessDenied", "Server.ServerProxy.AccessDenied"];
         const repeated = await failure(direct, request());
         expect(repeated).to.be.instanceOf(BackendRejectedError);

@@ -171,6 +171,9 @@ class XroadRestTranslator extends RestJsonTranslator {
   }
 }
 
+/** An X-Road error code: its origin, then at least one more part (`Server.ClientProxy.X`). */
+const XROAD_CODE = /^(?:server|client)\.[^.\s]/i;
+
 /**
  * The one code of an answer's `X-Road-Error`, or "" without the header. A security server writes
  * it once, with a code; given with none, or more than once with different codes, the answer
@@ -195,7 +198,16 @@ function xroadErrorCode(raw: string | string[] | undefined, service: string, id:
       `the answer of ${service} names ${codes.size} different X-Road-Error codes (${named}); it is not taken as the answer to message ${id}`,
     );
   }
-  return codes.values().next().value ?? "";
+  const code = codes.values().next().value ?? "";
+  // A security server's code always starts with its origin (ErrorOrigin: `server.`/`client.`,
+  // X-Road 7 `Server.`/`Client.`; AbstractClientProxyHandler prefixes every other error with
+  // `server.clientproxy`). Any other value is no security server's, and its class would be a guess.
+  if (!XROAD_CODE.test(code)) {
+    throw new BackendAnswerError(
+      `the answer of ${service} carries an X-Road-Error that is no X-Road error code ("${code.slice(0, 100)}"); it is not taken as the answer to message ${id}`,
+    );
+  }
+  return code;
 }
 
 /**
