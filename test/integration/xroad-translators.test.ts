@@ -341,6 +341,32 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       }
     });
 
+    it("does not take an answer with two Content-Type lines, as the intake refuses such a request", async () => {
+      // RFC 9110 §8.3: one type; which of two the body is would be a guess.
+      let types: string[] = [];
+      const stub = http.createServer((req, res) => {
+        req.resume();
+        res.setHeader("content-type", types);
+        res.writeHead(200).end('{"found":true}');
+      });
+      await new Promise<void>((resolve) => stub.listen(0, "127.0.0.1", resolve));
+      const direct = createRest(
+        backend(`http://127.0.0.1:${(stub.address() as AddressInfo).port}`, REST_SERVICE),
+      );
+      try {
+        types = ["application/json", "text/html"];
+        const two = await failure(direct, request());
+        expect(two).to.be.instanceOf(BackendAnswerError);
+        expect((two as Error).message).to.contain("it has 2 Content-Type headers");
+        types = ["application/json"];
+        const [one] = await direct.call(request(), call());
+        expect(one.contentType).to.equal("application/json");
+      } finally {
+        await direct.close?.();
+        await new Promise((resolve) => stub.close(resolve));
+      }
+    });
+
     it("compares an echoed X-Road-Service part by part: an encoded / is a part's, not a separator", async () => {
       let service = "";
       const stub = http.createServer((req, res) => {
@@ -1089,6 +1115,22 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       } finally {
         await direct.close?.();
         await new Promise((resolve) => raw.close(resolve));
+      }
+    });
+
+    it("does not take an answer with two Content-Type lines, as the intake refuses such a request", async () => {
+      provider.state.answer = (_req, res, body) => {
+        res.setHeader("content-type", ["text/xml; charset=utf-8", "text/html"]);
+        res.writeHead(200).end(echoAnswer(body));
+      };
+      // Called directly: the answer reaches Sluice as the security server would write it.
+      const direct = createSoap(backend(`${provider.url}/`, SOAP_SERVICE));
+      try {
+        const two = await failure(direct, soapRequest());
+        expect(two).to.be.instanceOf(BackendAnswerError);
+        expect((two as Error).message).to.contain("it has 2 Content-Type headers");
+      } finally {
+        await direct.close?.();
       }
     });
 

@@ -16,6 +16,7 @@ import {
   type TranslatorBackend,
 } from "./translator";
 import { xroadFailure } from "./xroad-fault";
+import { repeatedContentType } from "./answer-content-type";
 import { XROAD_ERROR_HEADER, xroadJsonErrorMessage } from "../../shared/protocol/xroad-error-code";
 import { xroadTrailOf } from "../../shared/protocol/xroad-trail";
 import { decodeXroadIdLeniently, encodeXroadId } from "../../shared/protocol/xroad-id";
@@ -148,6 +149,12 @@ class XroadRestTranslator extends RestJsonTranslator {
     retryAfterMs: number | undefined,
     request: RequestMessage,
   ): void {
+    const repeated = repeatedContentType(headers);
+    if (repeated) {
+      throw new BackendAnswerError(
+        `the answer of ${this.consumer.service} is not usable (${repeated}); it is not taken as the answer to message ${request.id}`,
+      );
+    }
     // PR-REST §4.3: the security server's answer names the call it answers. One naming another
     // call (id, client or service) is not taken as this message's answer, as for SOAP.
     const mismatch = echoMismatch(headers, {

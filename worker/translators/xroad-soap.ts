@@ -26,6 +26,7 @@ import {
   type TranslatorCall,
 } from "./translator";
 import { xroadFailure } from "./xroad-fault";
+import { repeatedContentType } from "./answer-content-type";
 import {
   consumerOf,
   parseClientId,
@@ -91,6 +92,12 @@ class XroadSoapTranslator implements Translator {
       this.exchange(packed, request, call, deadline),
     );
     const name = this.backend.name;
+    const repeated = repeatedContentType(answer.headers);
+    if (repeated) {
+      throw new BackendAnswerError(
+        `the answer of ${this.consumer.service} is not usable (${repeated}); it is not taken as the answer to message ${request.id}`,
+      );
+    }
     // A 2xx without a body would pass interpretSoapAnswer as an empty answer (a plain SOAP
     // backend may answer a one-way operation so), but it carries no X-Road header to check
     // against ours: PR-MESS §2.2 wants every answer to echo it, so it is not taken as ours.
