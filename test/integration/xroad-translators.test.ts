@@ -341,6 +341,41 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       }
     });
 
+    it("judges an X-Road error whose body is over maxResponseBytes by its code, not by its status", async () => {
+      let code = "";
+      const stub = http.createServer((req, res) => {
+        req.resume();
+        res.writeHead(500, { "content-type": "application/json", "x-road-error": code });
+        res.end(JSON.stringify({ type: code, message: "x".repeat(5000) }));
+      });
+      await new Promise<void>((resolve) => stub.listen(0, "127.0.0.1", resolve));
+      const direct = createRest({
+        ...backend(`http://127.0.0.1:${(stub.address() as AddressInfo).port}`, REST_SERVICE),
+        options: { maxResponseBytes: 1000 },
+      });
+      try {
+        // A 500 alone would be retried: the code says the call is refused.
+        code = "Server.ServerProxy.AccessDenied";
+        const denied = await failure(direct, request());
+        expect(denied).to.be.instanceOf(BackendRejectedError);
+        expect((denied as Error).message).to.match(
+          /^Server\.ServerProxy\.AccessDenied: .*over maxResponseBytes and was not read/,
+        );
+        expect((denied as BackendRejectedError).response.headers?.["x-road-error"]).to.equal(code);
+        code = "Server.ServerProxy.ServiceFailed.InvalidSoap";
+        expect(await failure(direct, request())).to.be.instanceOf(BackendAnswerError);
+        code = "Server.ServerProxy.ServiceFailed.NetworkError";
+        const network = await failure(direct, request());
+        expect(network).to.be.instanceOf(BackendUnavailableError);
+        expect((network as Error).message).to.match(
+          /^Server\.ServerProxy\.ServiceFailed\.NetworkError: /,
+        );
+      } finally {
+        await direct.close?.();
+        await new Promise((resolve) => stub.close(resolve));
+      }
+    });
+
     it("does not take an answer with two Content-Type lines, as the intake refuses such a request", async () => {
       // RFC 9110 §8.3: one type; which of two the body is would be a guess.
       let types: string[] = [];

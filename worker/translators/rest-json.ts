@@ -147,6 +147,10 @@ export class RestJsonTranslator implements Translator {
       );
     } catch (error) {
       if (error instanceof ResponseTooLarge) {
+        // The head may decide without the body (a security server's X-Road-Error code does):
+        // judged by its status alone, such an answer could be retried where it is refused.
+        const head = toResponse(status, header(answer.headers, "content-type"), Buffer.alloc(0));
+        this.inspect(answer.headers, head, retryAfterMs, request, true);
         throw tooLargeAnswer(
           this.backend.name,
           this.options.maxResponseBytes,
@@ -222,12 +226,16 @@ export class RestJsonTranslator implements Translator {
     return headers;
   }
 
-  /** A look at a whole answer before its status is judged; may throw the outcome instead. */
+  /**
+   * A look at an answer before its status is judged; may throw the outcome instead. `unread`: the
+   * body was over maxResponseBytes and is not in `response`.
+   */
   protected inspect(
     _headers: Dispatcher.ResponseData["headers"],
     _response: BackendResponse,
     _retryAfterMs: number | undefined,
     _request: RequestMessage,
+    _unread = false,
   ): void {}
 
   protected pathOf(request: RequestMessage): string {

@@ -148,6 +148,7 @@ class XroadRestTranslator extends RestJsonTranslator {
     response: BackendResponse,
     retryAfterMs: number | undefined,
     request: RequestMessage,
+    unread = false,
   ): void {
     const repeated = repeatedContentType(headers);
     if (repeated) {
@@ -174,7 +175,11 @@ class XroadRestTranslator extends RestJsonTranslator {
     if (!code) return;
     // Kept with the answer: a sync caller tells X-Road's errors from the provider's by it alone.
     response.headers = { ...response.headers, [XROAD_ERROR_HEADER]: code };
-    throw xroadFailure(this.backend.name, code, errorText(response), response, retryAfterMs);
+    // The code decides, as for any error of the security server; only its message is lost.
+    const text = unread
+      ? "(the error body is over maxResponseBytes and was not read)"
+      : errorText(response);
+    throw xroadFailure(this.backend.name, code, text, response, retryAfterMs);
   }
 }
 
