@@ -1169,6 +1169,40 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       }
     });
 
+    it("fails at once an answer no security server passes on: a type other than XML or MIME, or two SOAP Headers", async () => {
+      let type = "";
+      let twoHeaders = false;
+      provider.state.answer = (_req, res, body) => {
+        const echoed = echoAnswer(body);
+        const header = /<SOAP-ENV:Header>[\s\S]*<\/SOAP-ENV:Header>/.exec(echoed)?.[0] ?? "";
+        res.writeHead(200, type === "" ? {} : { "content-type": type });
+        res.end(twoHeaders ? echoed.replace(header, header + header) : echoed);
+      };
+      // Called directly: the answer reaches Sluice as the security server would write it.
+      const direct = createSoap(backend(`${provider.url}/`, SOAP_SERVICE));
+      try {
+        for (const wrong of ["application/json", "text/html; charset=utf-8", ""]) {
+          type = wrong;
+          const refused = await failure(direct, soapRequest());
+          expect(refused, wrong).to.be.instanceOf(BackendAnswerError);
+          expect((refused as Error).message).to.match(
+            /is not usable \((its Content-Type is|it has no Content-Type)/,
+          );
+        }
+        type = "text/xml; charset=utf-8";
+        twoHeaders = true;
+        const doubled = await failure(direct, soapRequest());
+        expect(doubled).to.be.instanceOf(BackendAnswerError);
+        expect((doubled as Error).message).to.contain("it has 2 SOAP Header elements");
+        // The same answer, one Header: taken.
+        twoHeaders = false;
+        const [taken] = await direct.call(soapRequest(), call());
+        expect(taken.body).to.contain("<st:state>open</st:state>");
+      } finally {
+        await direct.close?.();
+      }
+    });
+
     it("passes the provider's own Fault on as any SOAP backend's", async () => {
       provider.state.answer = (_req, res) => {
         res.writeHead(500, { "content-type": "text/xml; charset=utf-8" });

@@ -225,6 +225,28 @@ export function soapHeader(
   return null;
 }
 
+/**
+ * How many Header elements an envelope has before its Body. SOAP 1.1 §4 allows one, the
+ * Envelope's first child; reading only the first of two would check and keep half a header.
+ */
+export function headerElementCount(envelope: string): number {
+  let depth = 0;
+  let count = 0;
+  for (const token of tokens(envelope)) {
+    if (token.kind === "end") {
+      depth -= 1;
+      if (depth === 0) break;
+      continue;
+    }
+    if (depth === 1) {
+      if (token.tag.local === "Body") break;
+      if (token.tag.local === "Header") count += 1;
+    }
+    if (!token.tag.selfClosing) depth += 1;
+  }
+  return count;
+}
+
 /** The Header element of a SOAP envelope as written (soapHeader without its elements). */
 export function soapHeaderXml(text: string, maxBytes: number): string | null {
   return soapHeader(text, maxBytes)?.xml ?? null;

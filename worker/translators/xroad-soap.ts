@@ -13,7 +13,7 @@ import {
   interpretSoapAnswer,
   requestParts,
 } from "./soap";
-import { renamedElement, soapHeaderXml } from "./soap-xml";
+import { headerElementCount, renamedElement, soapHeaderXml } from "./soap-xml";
 import {
   BackendAnswerError,
   BackendTimeoutError,
@@ -26,7 +26,7 @@ import {
   type TranslatorCall,
 } from "./translator";
 import { xroadFailure } from "./xroad-fault";
-import { repeatedContentType } from "./answer-content-type";
+import { repeatedContentType, soapContentTypeProblem } from "./answer-content-type";
 import {
   consumerOf,
   parseClientId,
@@ -98,6 +98,17 @@ class XroadSoapTranslator implements Translator {
         `the answer of ${this.consumer.service} is not usable (${repeated}); it is not taken as the answer to message ${request.id}`,
       );
     }
+    // PR-MESS §2.1 / X-Road's SoapMessageDecoder: a SOAP message comes as XML or MIME; the
+    // provider's security server refuses any other answer, so one that came is no X-Road answer.
+    const wrongType =
+      answer.status >= 200 && answer.status < 300 && answer.data.length > 0
+        ? soapContentTypeProblem(answer.headers)
+        : null;
+    if (wrongType) {
+      throw new BackendAnswerError(
+        `the answer of ${this.consumer.service} is not usable (${wrongType}); it is not taken as the answer to message ${request.id}`,
+      );
+    }
     // A 2xx without a body would pass interpretSoapAnswer as an empty answer (a plain SOAP
     // backend may answer a one-way operation so), but it carries no X-Road header to check
     // against ours: PR-MESS §2.2 wants every answer to echo it, so it is not taken as ours.
@@ -117,6 +128,14 @@ class XroadSoapTranslator implements Translator {
               ? xroadFailure(name, withoutFaultPrefix(code), text, response, retryAfterMs)
               : undefined,
           envelope: (xml, isFault) => {
+            // X-Road reads a second Header's fields as repeated ones (SaxSoapParserImpl,
+            // DuplicateHeaderField): the provider's security server never passes it on.
+            const headers = headerElementCount(xml);
+            if (headers > 1) {
+              throw new BackendAnswerError(
+                `the answer of ${this.consumer.service} is not usable (it has ${headers} SOAP Header elements, where an envelope has at most one); it is not taken as the answer to message ${request.id}`,
+              );
+            }
             // A Fault of a security server carries no header (PR-MESS Annex D.1), or an empty one.
             if (isFault && !hasHeaderFields(xml)) return;
             const mismatch = echoMismatch(xml, header);
