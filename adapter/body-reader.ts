@@ -2,6 +2,7 @@
 // clear 413 and never in memory growth.
 
 import type { IncomingMessage } from "node:http";
+import { declaredLength } from "../shared/protocol/content-length";
 import { SluiceError } from "../shared/protocol/errors";
 import { continueIfExpected } from "../shared/protocol/expect-continue";
 import { refuseIfStalled } from "./loop-stall";
@@ -42,8 +43,7 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
     );
   }
   refuseIfStalled();
-  const declaredHeader = req.headers["content-length"];
-  const declared = declaredHeader === undefined ? null : Number(declaredHeader);
+  const declared = declaredLength(req);
   if (declared !== null && declared > limit) {
     // Not read at all: after the answer, closeUnreadBody drops a bounded rest and closes.
     throw new SluiceError("PayloadTooLarge", `the body is larger than ${limit} bytes`);

@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import type { CallbackPolicy } from "../../shared/delivery/callback-target";
 import type { ServiceConfig, SluiceConfig } from "../../shared/config/config";
 import type { ReplyMode } from "../../shared/protocol/envelope";
+import { framesBody } from "../../shared/protocol/content-length";
 import { SluiceError } from "../../shared/protocol/errors";
 import {
   CONTENT_TYPE_PARAMETER,
@@ -222,9 +223,7 @@ async function handle(
 
   const declaredType = headerOf(req, "content-type");
   const type = mediaType(declaredType || undefined);
-  const hasBody =
-    (req.headers["content-length"] ?? "0") !== "0" ||
-    req.headers["transfer-encoding"] !== undefined;
+  const hasBody = framesBody(req);
   let body: Buffer = NO_BODY;
   const soapBody = sendsInSoapBody(deps.config, service);
   if (hasBody) {

@@ -3,6 +3,7 @@
 // invited to send it. Used by the service port and the admin port alike.
 
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { declaredLength } from "./content-length";
 
 const CONTINUE = Symbol("sluice.expect-continue");
 const UNMET = Symbol("sluice.expect-unmet");
@@ -22,7 +23,7 @@ type ExpectingRequest = IncomingMessage & { [CONTINUE]?: ServerResponse; [UNMET]
 export function deferContinue(server: Server, { routeUnmet = false } = {}): void {
   server.on("checkContinue", (req: ExpectingRequest, res: ServerResponse) => {
     // No body to wait for: nothing to refuse by size, and the connection stays usable.
-    if (req.headers["content-length"] === "0") res.writeContinue();
+    if (declaredLength(req) === 0) res.writeContinue();
     else req[CONTINUE] = res;
     server.emit("request", req, res);
   });

@@ -130,6 +130,19 @@ describe("HTTP framing at the adapter's ports, over raw sockets", function () {
     });
   }
 
+  it("service port: Content-Length: 00 declares no body, as Content-Length: 0 does", async () => {
+    // RFC 9110 §8.6: the value is 1*DIGIT, a number; `00` is zero. A GET without Content-Type
+    // is no body wanting one, and a caller that expects 100 Continue gets it at once.
+    const bodiless = (length: string) =>
+      `GET /rest/echo HTTP/1.1\r\nHost: x\r\nX-Road-Client: ${CLIENT}\r\nContent-Length: ${length}\r\n`;
+    for (const expect100 of ["", "Expect: 100-continue\r\n"]) {
+      const zero = await exchange(sluice.port, `${bodiless("0")}${expect100}\r\n${NEXT}`);
+      const zeros = await exchange(sluice.port, `${bodiless("00")}${expect100}\r\n${NEXT}`);
+      expect(zero.statuses.filter((status) => status !== 100)).to.deep.equal([202, 400]);
+      expect(zeros, expect100).to.deep.equal(zero);
+    }
+  });
+
   it("service port: a body answered before it was read (415, 404, 400) is never read as a request", async () => {
     const smuggling = (head: string) =>
       `${head}Content-Length: ${SMUGGLED.length}\r\n\r\n${SMUGGLED}${NEXT}`;
