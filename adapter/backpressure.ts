@@ -7,6 +7,7 @@ import type { BackendConfig } from "../shared/config/config";
 import { SluiceError } from "../shared/protocol/errors";
 import { metrics } from "../shared/observability/metrics";
 import type { QueueSample } from "../shared/broker/queue-monitor";
+import { UnroutedPublishError } from "../shared/broker/unrouted-publish";
 import { STORE_RETRY_AFTER_S, STORE_UNAVAILABLE } from "./store-unavailable";
 import { ClientShares } from "./client-shares";
 
@@ -184,15 +185,23 @@ export class Backpressure {
   }
 
   /**
-   * A publish the broker refused (a full queue, no confirm in time) or lost (it went away),
-   * answered: counted under broker_refused or broker_down, and `error` to throw. Not called
-   * for one answered otherwise: a 202 when a worker took the message whose confirm was lost,
-   * a 413 when the broker closed the channel over a message larger than its limit.
+   * A publish the broker refused (a full queue, no confirm in time), lost (it went away) or
+   * returned (confirmed, but no queue took it), answered: counted under broker_refused,
+   * broker_down or queue_missing, and `error` to throw. Not called for one answered otherwise:
+   * a 202 when a worker took the message whose confirm was lost, a 413 when the broker closed
+   * the channel over a message larger than its limit.
    */
   publishRefused(error: unknown): unknown {
     const code = error instanceof SluiceError ? error.code : "";
-    if (code === "Busy") metrics.backpressureRejections.inc({ reason: "broker_refused" });
-    if (code === "Unavailable") metrics.backpressureRejections.inc({ reason: "broker_down" });
+    // Returned is Unavailable too, but the broker is up: it is the queue the operator must
+    // declare again, as when the monitor finds it missing before the publish.
+    if (error instanceof UnroutedPublishError) {
+      metrics.backpressureRejections.inc({ reason: "queue_missing" });
+    } else if (code === "Busy") {
+      metrics.backpressureRejections.inc({ reason: "broker_refused" });
+    } else if (code === "Unavailable") {
+      metrics.backpressureRejections.inc({ reason: "broker_down" });
+    }
     return error;
   }
 

@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import { CONNECTION_TLS_KEYS, type ConnectionTlsOptions } from "../config/connection-tls";
 import { CLIENT_CIPHERS } from "../config/tls-files";
 import { SluiceError } from "../protocol/errors";
+import { UnroutedPublishError } from "./unrouted-publish";
 import { metrics } from "../observability/metrics";
 import { hideUrlPassword } from "../observability/url-passwords";
 import {
@@ -335,9 +336,7 @@ export class Broker extends EventEmitter {
       await channel.publish(exchange, routingKey, content, sent);
       if (tracked?.returned) {
         // Confirmed, but routed to no queue: the broker dropped it. Never report it as persisted.
-        throw new SluiceError("Unavailable", "no queue took the message (topology missing)", {
-          retryAfter: 5,
-        });
+        throw new UnroutedPublishError();
       }
     } catch (error) {
       if (error instanceof SluiceError) throw error;

@@ -1,8 +1,9 @@
 // sluice_backpressure_rejections_total for a publish the broker refused or lost: counted under
-// broker_refused or broker_down when the caller is answered 503, and not when it is answered
-// otherwise: a 202 when a worker took the message whose confirm was lost, a 413 when the broker
-// closed the channel over a message larger than its max_message_size. Intake over stubs of the
-// broker and the store, with a real Backpressure.
+// broker_refused, broker_down, or queue_missing (confirmed but returned: no queue took it) when
+// the caller is answered 503, and not when it is answered otherwise: a 202 when a worker took
+// the message whose confirm was lost, a 413 when the broker closed the channel over a message
+// larger than its max_message_size. Intake over stubs of the broker and the store, with a real
+// Backpressure.
 
 import { expect } from "chai";
 import pino from "pino";
@@ -12,6 +13,7 @@ import { Intake, type IntakeDeps, type Submission } from "../../adapter/intake";
 import { SyncWaiters } from "../../adapter/sync-waiters";
 import type { BackendConfig, ServiceConfig } from "../../shared/config/config";
 import type { QueueSample } from "../../shared/broker/queue-monitor";
+import { UnroutedPublishError } from "../../shared/broker/unrouted-publish";
 import { metrics } from "../../shared/observability/metrics";
 import { SluiceError } from "../../shared/protocol/errors";
 
@@ -137,6 +139,13 @@ describe("Intake: a refused or lost publish is counted as a refusal only when an
     const error = await rejectionOf(intake.submit(submission()));
     expect((error as SluiceError).code).to.equal("Unavailable");
     expect(await counted()).to.deep.equal({ broker_down: 1 });
+  });
+
+  it("a publish confirmed but routed to no queue (returned), answered 503 Unavailable, is counted once, under queue_missing", async () => {
+    publishError = new UnroutedPublishError();
+    const error = await rejectionOf(intake.submit(submission()));
+    expect((error as SluiceError).code).to.equal("Unavailable");
+    expect(await counted()).to.deep.equal({ queue_missing: 1 });
   });
 
   it("a resubmission whose publish of an orphaned first submission the broker refuses is answered 503 and counted once", async () => {
