@@ -8,7 +8,7 @@ import { SluiceError } from "../shared/protocol/errors";
 import { metrics } from "../shared/observability/metrics";
 import type { QueueSample } from "../shared/broker/queue-monitor";
 import { UnroutedPublishError } from "../shared/broker/unrouted-publish";
-import { STORE_RETRY_AFTER_S, STORE_UNAVAILABLE } from "./store-unavailable";
+import { STORE_RETRY_AFTER_S, STORE_UNAVAILABLE, storeUnavailable } from "./store-unavailable";
 import { ClientShares } from "./client-shares";
 
 export const MIN_RETRY_AFTER = 1;
@@ -72,7 +72,9 @@ export type RefusalReason =
   | "publishes_full"
   | "queue_missing"
   | "high_water"
-  | "client_share";
+  | "client_share"
+  /** A resubmission whose first submission was refused a moment ago (its record is gone). */
+  | "just_refused";
 
 export class Backpressure {
   private inFlightPublishes = 0;
@@ -171,6 +173,25 @@ export class Backpressure {
   counted(refusal: Refusal): SluiceError {
     metrics.backpressureRejections.inc({ reason: refusal.reason });
     return refusal.error;
+  }
+
+  /**
+   * A Redis command failed under an admitted request, after the checks passed: an outage is
+   * answered 503 Unavailable and counted under redis_down, as the check's refusal would be;
+   * anything else (a bug, or a 503 already made) is returned as it is, not counted.
+   */
+  storeFailed(error: unknown): unknown {
+    const answer = storeUnavailable(error);
+    if (answer !== error) metrics.backpressureRejections.inc({ reason: "redis_down" });
+    return answer;
+  }
+
+  /** A resubmission answered 503 as its first submission was refused a moment ago, counted. */
+  justRefused(): SluiceError {
+    metrics.backpressureRejections.inc({ reason: "just_refused" });
+    return new SluiceError("Busy", "the same message was just refused; retry shortly", {
+      retryAfter: 1,
+    });
   }
 
   /** An admitted message's publish started. */

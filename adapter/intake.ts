@@ -24,7 +24,6 @@ import { encodeRequest, requestCodec } from "../shared/protocol/codec";
 import { messageId } from "../shared/protocol/message-id";
 import { SluiceError, type ErrorInfo } from "../shared/protocol/errors";
 import { logUnlessOutage } from "../shared/runtime/outage";
-import { unavailableOnOutage } from "../shared/operator/store-unavailable";
 import { messageLogger } from "../shared/observability/logger";
 import { isPartitioned, routingKeyFor } from "../shared/broker/ordering";
 import { messageSizeLimit, messageSizeLimitName } from "../shared/broker/message-size-limit";
@@ -40,7 +39,6 @@ import type { WakeMessage } from "../shared/protocol/wake-message";
 import type { Admission, Backpressure, Refusal } from "./backpressure";
 import type { CallerGone } from "./connection-gone";
 import { countedWaitRefusal, type SyncWaiters, type Wait, type WaitRefusal } from "./sync-waiters";
-import { storeOutageMessage, storeUnavailable } from "./store-unavailable";
 import { UnansweredCreates } from "./unanswered-creates";
 
 /** What a protocol route hands over after parsing and validating the request. */
@@ -136,6 +134,14 @@ export class Intake {
   /** The refused entries of `recent` in the order refused; `head` is the oldest not yet pruned. */
   private readonly refusals: RecentSubmission[] = [];
   private head = 0;
+
+  /**
+   * A Redis command of a submission failed: its 503 (counted) when Redis is out of reach or
+   * silent, else the error as it is, a bug answered 500. Thrown, so a read keeps its type.
+   */
+  private readonly storeFailed = (error: unknown): never => {
+    throw this.deps.backpressure.storeFailed(error);
+  };
 
   /** Creates Redis did not answer, undone behind them. */
   private readonly unanswered: UnansweredCreates;
@@ -246,7 +252,7 @@ export class Intake {
         // Unanswered is not undone: the create may still run. Its undo follows it, so the
         // caller's retry (told 503) is a new message, not a duplicate of an unpublished one.
         void this.unanswered.undo(meta);
-        throw storeUnavailable(error);
+        throw backpressure.storeFailed(error);
       }
       // Returned, not awaited: the admission ends now (finally), not after a sync duplicate's wait.
       if (!created.created) return this.duplicate(created.existingId, submission, backend);
@@ -482,7 +488,7 @@ export class Intake {
     backend: BackendConfig,
   ): Promise<IntakeResult> {
     const tx = await this.firstPersisted(id);
-    if (!tx || tx.client !== submission.client) throw justRefused();
+    if (!tx || tx.client !== submission.client) throw this.deps.backpressure.justRefused();
     // Never confirmed by its deadline: the first adapter died between the record and the
     // broker's confirm, and the broker may not have the message. This resubmission publishes
     // it under the same id (a second copy, if the broker had it after all, is never processed
@@ -530,21 +536,14 @@ export class Intake {
   private async adopt(tx: Transaction, submission: Submission, backend: BackendConfig) {
     const { store, broker, publisher, names, instanceId } = this.deps;
     for (let delayMs = 10; ; delayMs = Math.min(delayMs * 2, 200)) {
-      if (
-        await unavailableOnOutage(
-          () => store.adopt(tx.id, instanceId, this.unconfirmedMs),
-          storeOutageMessage,
-        )
-      ) {
-        break;
-      }
+      if (await store.adopt(tx.id, instanceId, this.unconfirmedMs).catch(this.storeFailed)) break;
       // Another adapter is publishing it, and its publish may yet fail (its caller told 503):
       // this caller gets its 202 only once the broker has the message, or this adapter takes
       // the publish over when that adoption is stale.
-      const current = await unavailableOnOutage(() => store.get(tx.id), storeOutageMessage);
+      const current = await store.get(tx.id).catch(this.storeFailed);
       // Discarded meanwhile (its publish failed, or its create went unanswered): its caller
       // was told 503, and a 202 here would acknowledge a message nobody will publish.
-      if (!current) throw justRefused();
+      if (!current) throw this.deps.backpressure.justRefused();
       if (current.published || current.state !== "accepted") return;
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
@@ -589,25 +588,22 @@ export class Intake {
         local.published ??
         (await new Promise<boolean>((resolve) => (local.waiting ??= []).push(resolve)));
       if (!published) return null;
-      const tx = await unavailableOnOutage(() => this.deps.store.get(id), storeOutageMessage);
+      const tx = await this.deps.store.get(id).catch(this.storeFailed);
       // Confirmed here: its record may not say so yet (the note travels with a later command).
       if (tx) tx.published = true;
       return tx;
     }
-    let tx = await unavailableOnOutage(() => this.deps.store.get(id), storeOutageMessage);
+    let tx = await this.deps.store.get(id).catch(this.storeFailed);
     // Accepted by another adapter instance moments ago and not yet confirmed: wait for its
     // confirm, at most until its confirm deadline (then it was refused, or its note was lost).
     // The record's age is Redis's to tell: the other adapter's clock may run ahead or behind.
     for (let delayMs = 10; tx && !tx.published; delayMs = Math.min(delayMs * 2, 200)) {
       const made = tx;
-      if (
-        (await unavailableOnOutage(() => this.deps.store.ageMs(made), storeOutageMessage)) >=
-        this.unconfirmedMs
-      ) {
+      if ((await this.deps.store.ageMs(made).catch(this.storeFailed)) >= this.unconfirmedMs) {
         break;
       }
       await new Promise((resolve) => setTimeout(resolve, delayMs));
-      tx = await unavailableOnOutage(() => this.deps.store.get(id), storeOutageMessage);
+      tx = await this.deps.store.get(id).catch(this.storeFailed);
     }
     return tx;
   }
@@ -710,13 +706,6 @@ function publishTrace(
 function withEnqueuedAt(headers: Record<string, unknown>, now: number): Record<string, unknown> {
   headers[ENQUEUED_AT_HEADER] = now;
   return headers;
-}
-
-/** A resubmission whose first submission was refused to its caller a moment ago. */
-function justRefused(): SluiceError {
-  return new SluiceError("Busy", "the same message was just refused; retry shortly", {
-    retryAfter: 1,
-  });
 }
 
 /** The request fields a record keeps, as the first submission published them. */

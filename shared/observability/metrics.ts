@@ -146,7 +146,7 @@ export const messagesExpired = new Counter<"backend">({
 
 export const backpressureRejections = new Counter<"reason">({
   name: "sluice_backpressure_rejections_total",
-  help: "Requests refused with 503 by the adapter, by reason (high_water, client_share, loop_stalled, broker_blocked, broker_down, broker_refused, publishes_full, queue_missing, redis_down, waiters_full, waiters_client_share, draining).",
+  help: "Requests refused with 503 by the adapter, by reason (high_water, client_share, loop_stalled, broker_blocked, broker_down, broker_refused, publishes_full, queue_missing, redis_down, just_refused, waiters_full, waiters_client_share, draining).",
   labelNames: ["reason"],
   registers: [registry],
 });
