@@ -24,6 +24,11 @@ export interface RedisKeys {
   /** Set: the hub listener ids of one client. */
   hubClient(client: string): string;
   /**
+   * Set: those of a client's hub listener ids (in `hubClient`) registered through a security
+   * server, so the X-Road client and the local system of one client id have a limit each.
+   */
+  hubClientXroad(client: string): string;
+  /**
    * Set: the clients that hold hub listeners, kept by the scripts that add and remove them, so
    * operators list every listener without walking the keyspace.
    */
@@ -133,6 +138,8 @@ export function redisKeys(prefix: string): RedisKeys {
     dedupV1: (client, xroadId) => `${root}dedup:${client.length}:${client}:${xroadId}`,
     hubListener: (id) => `${root}hub:listener:${id}`,
     hubClient: (client) => `${root}hub:client:${client}`,
+    // Not under "hub:client:": the walk that builds `hubClients` matches those sets alone.
+    hubClientXroad: (client) => `${root}hub:xroad-client:${client}`,
     // "clients", not "client:": no client's set can be named so, nor match its SCAN pattern.
     hubClients: `${root}hub:clients`,
     hubClientsBuilt: `${root}hub:clients:built`,

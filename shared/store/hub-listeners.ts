@@ -91,14 +91,19 @@ function invalid(message: string): SluiceError {
   return new SluiceError("InvalidRequest", message);
 }
 
-// KEYS: registration, new listener, client set, index of clients; ARGV: new id, new listener
-// json, max per client, client.
+// KEYS: registration, new listener, client set, index of clients, the client's set of those
+// registered through a security server; ARGV: new id, new listener json, max per client and
+// direction, client, "1" when this one came through a security server.
 // Adds a listener unless the client registered the same callback and query before: then that
 // one is returned, so a registration repeated after its answer was lost (or a command ioredis
 // sends again after a reconnect) leaves one listener, not two that each hear every event. A
 // registration whose listener is gone from the client's set (removed by a release that kept no
 // registration) is stale and replaced. Returns {"added" | "existing", listener json} or
-// {"full"} when the client holds its limit already.
+// {"full"} when the client holds its limit already in this direction: an X-Road client that
+// shares a local system's id counts its own listeners, the X-Road set, and the local system
+// the rest of the client set, so neither fills the other's limit. The X-Road set is counted
+// within the client set (SINTER, at most two limits' worth): an id left in it by a release that
+// removed listeners without it is not counted in either direction.
 const ADD = `
 local known = redis.call("GET", KEYS[1])
 if known then
@@ -109,22 +114,28 @@ if known then
     return {"existing", known}
   end
 end
-if redis.call("SCARD", KEYS[3]) >= tonumber(ARGV[3]) then return {"full", ""} end
+local held = #redis.call("SINTER", KEYS[5], KEYS[3])
+if ARGV[5] ~= "1" then held = redis.call("SCARD", KEYS[3]) - held end
+if held >= tonumber(ARGV[3]) then return {"full", ""} end
 redis.call("SET", KEYS[2], ARGV[2])
 redis.call("SADD", KEYS[3], ARGV[1])
+if ARGV[5] == "1" then redis.call("SADD", KEYS[5], ARGV[1]) end
 redis.call("SADD", KEYS[4], ARGV[4])
 redis.call("SET", KEYS[1], ARGV[2])
 return {"added", ARGV[2]}`;
 
-// KEYS: listener, client set, registration, removed mark, index of clients; ARGV: id, client,
-// mark's lifetime (ms). Removes a listener and its registration, unless the registration names
-// another listener (one added after a stale registration), and marks it removed for its client.
+// KEYS: listener, client set, registration, removed mark, index of clients, the client's set of
+// those registered through a security server; ARGV: id, removed mark (its client), mark's
+// lifetime (ms), client. Removes a listener and its registration, unless the
+// registration names another listener (one added after a stale registration), and marks it
+// removed for its client.
 // A client left without listeners leaves the index in the same step, so it never lists one that
 // is gone nor misses one just added.
 const REMOVE = `
 redis.call("DEL", KEYS[1])
 redis.call("SREM", KEYS[2], ARGV[1])
-if redis.call("SCARD", KEYS[2]) == 0 then redis.call("SREM", KEYS[5], ARGV[2]) end
+redis.call("SREM", KEYS[6], ARGV[1])
+if redis.call("SCARD", KEYS[2]) == 0 then redis.call("SREM", KEYS[5], ARGV[4]) end
 redis.call("SET", KEYS[4], ARGV[2], "PX", ARGV[3])
 local known = redis.call("GET", KEYS[3])
 if known then
@@ -157,10 +168,12 @@ interface ScriptedRedis extends Redis {
     listener: string,
     client: string,
     index: string,
+    xroadSet: string,
     id: string,
     json: string,
     max: string,
     clientName: string,
+    viaXroad: string,
   ): Promise<[string, string]>;
   sluiceHubRemove(
     listener: string,
@@ -168,9 +181,11 @@ interface ScriptedRedis extends Redis {
     registration: string,
     removed: string,
     index: string,
+    xroadSet: string,
     id: string,
-    client: string,
+    mark: string,
     keepMs: string,
+    client: string,
   ): Promise<number>;
   sluiceHubIndex(clientSet: string, index: string, client: string): Promise<number>;
   sluiceHubUnindex(clientSet: string, index: string, client: string): Promise<number>;
@@ -187,8 +202,8 @@ export class HubListeners {
   ) {
     this.redis = redis as ScriptedRedis;
     if (!("sluiceHubAdd" in redis)) {
-      redis.defineCommand("sluiceHubAdd", { numberOfKeys: 4, lua: ADD });
-      redis.defineCommand("sluiceHubRemove", { numberOfKeys: 5, lua: REMOVE });
+      redis.defineCommand("sluiceHubAdd", { numberOfKeys: 5, lua: ADD });
+      redis.defineCommand("sluiceHubRemove", { numberOfKeys: 6, lua: REMOVE });
       redis.defineCommand("sluiceHubIndex", { numberOfKeys: 2, lua: INDEX });
       redis.defineCommand("sluiceHubUnindex", { numberOfKeys: 2, lua: UNINDEX });
     }
@@ -200,6 +215,10 @@ export class HubListeners {
 
   private clientKey(client: string): string {
     return redisKeys(this.prefix).hubClient(client);
+  }
+
+  private xroadKey(client: string): string {
+    return redisKeys(this.prefix).hubClientXroad(client);
   }
 
   private registrationKey(
@@ -243,15 +262,18 @@ export class HubListeners {
       this.listenerKey(listener.id),
       this.clientKey(client),
       redisKeys(this.prefix).hubClients,
+      this.xroadKey(client),
       listener.id,
       JSON.stringify(listener),
       String(this.maxPerClient),
       client,
+      viaXroad ? "1" : "",
     );
     if (result === "full") {
       throw new SluiceError(
         "Conflict",
-        `a client may register at most ${this.maxPerClient} hub listeners`,
+        `a client may register at most ${this.maxPerClient} hub listeners` +
+          (viaXroad ? " through a security server" : ""),
       );
     }
     return JSON.parse(json) as HubListener;
@@ -285,9 +307,11 @@ export class HubListeners {
       this.registrationKey(listener),
       redisKeys(this.prefix).hubRemoved(id),
       redisKeys(this.prefix).hubClients,
+      this.xroadKey(client),
       id,
       client,
       String(REMOVED_KEEP_MS),
+      client,
     );
     return true;
   }
@@ -361,8 +385,15 @@ export class HubListeners {
     const texts = await this.redis.mget(ids.map((id) => this.listenerKey(id)));
     const listeners: HubListener[] = [];
     texts.forEach((text, i) => {
-      if (text === null) void this.redis.srem(this.clientKey(client), ids[i]);
-      else listeners.push(JSON.parse(text) as HubListener);
+      // From the X-Road set too. Tidying only: a failure leaves the id for the next reading to drop.
+      if (text === null) {
+        this.redis
+          .multi()
+          .srem(this.clientKey(client), ids[i])
+          .srem(this.xroadKey(client), ids[i])
+          .exec()
+          .catch(() => {});
+      } else listeners.push(JSON.parse(text) as HubListener);
     });
     return listeners;
   }

@@ -360,6 +360,60 @@ describe("hub listeners in Redis and the hub routes (real Redis, real HTTP)", ()
     expect(again.body.id).to.equal(ids[1]);
   });
 
+  it("limits the listeners of one client id in each direction apart: an X-Road client of the local system's id does not fill its limit", async () => {
+    const client = "EE/GOV/70000012/shared";
+    const viaXroad = { "X-Road-Request-Id": "req-shared" };
+    const xroadIds: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const answer = await request(
+        "POST",
+        "/rest/messages/hub",
+        client,
+        { callback: `https://hooks.example.org/x${i}` },
+        undefined,
+        viaXroad,
+      );
+      expect(answer.status).to.equal(201);
+      xroadIds.push(answer.body.id);
+    }
+    const xroadOver = await request(
+      "POST",
+      "/rest/messages/hub",
+      client,
+      { callback: "https://hooks.example.org/x" },
+      undefined,
+      viaXroad,
+    );
+    expect(xroadOver.status).to.equal(409);
+    expect(xroadOver.body.message).to.match(/through a security server/);
+    // The local system of the same id still holds a limit of its own.
+    for (let i = 0; i < 3; i++) {
+      const answer = await request("POST", "/hub", client, {
+        callback: `https://hooks.example.org/l${i}`,
+      });
+      expect(answer.status).to.equal(201);
+    }
+    const localOver = await request("POST", "/hub", client, {
+      callback: "https://hooks.example.org/l",
+    });
+    expect(localOver.status).to.equal(409);
+    // A listener removed frees a place in its own direction only.
+    expect(await listeners.removeAny(xroadIds[0])).to.not.equal(null);
+    expect(
+      (await request("POST", "/hub", client, { callback: "https://hooks.example.org/l" })).status,
+    ).to.equal(409);
+    const freed = await request(
+      "POST",
+      "/rest/messages/hub",
+      client,
+      { callback: "https://hooks.example.org/x" },
+      undefined,
+      viaXroad,
+    );
+    expect(freed.status).to.equal(201);
+    expect(await listeners.forClient(client)).to.have.length(6);
+  });
+
   it("holds the limit under concurrent registrations", async () => {
     const client = "EE/GOV/70000010/burst";
     const answers = await Promise.all(
