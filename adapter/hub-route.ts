@@ -1,5 +1,6 @@
 // The event hub (TMF688 style): `POST /hub` registers a listener for the caller's own messages,
-// `DELETE /hub/<id>` removes it. Only the X-Road client that registered a listener may remove it.
+// `DELETE /hub/<id>` removes it. Only the X-Road client that registered a listener may remove it,
+// and only the way it registered it: through a security server or not (the two may share an id).
 // A registration sent again (its answer lost) is answered with the listener it made, as the
 // first time: the store keeps one listener per client, callback and query. A removal sent again
 // by its client is answered 204 again, for a day.
@@ -136,9 +137,11 @@ function registerHub(router: Router, log: Logger, deps: HubRouteDeps, base: stri
       if (id !== null) refuseWhileStoreDown(deps.storeReady);
       const removed =
         id !== null &&
-        (await deps.listeners.remove(id, client).catch((error: unknown) => {
-          throw unavailable(error);
-        }));
+        (await deps.listeners
+          .remove(id, client, throughSecurityServer(ctx.req))
+          .catch((error: unknown) => {
+            throw unavailable(error);
+          }));
       if (!removed) throw new SluiceError("NotFound", "no such hub listener");
       ctx.status = 204;
     } catch (error) {

@@ -245,7 +245,7 @@ export async function startCallbackDelivery(
     }
     if (job.listenerId && settlement.outcome === "gone") {
       const listener = await listeners.get(job.listenerId);
-      if (listener) await listeners.remove(listener.id, listener.client);
+      if (listener) await listeners.discard(listener);
       jobLog.info({ listener: job.listenerId }, "hub listener answered 410 Gone; removed");
     }
     if (job.listenerId && refusedByConfiguration(job, settlement.last)) {
@@ -287,7 +287,7 @@ export async function startCallbackDelivery(
     const listener = await listeners.get(listenerId);
     if (listener === null) return;
     if (!(listenerRefusal(listener, policy) instanceof OwnedElsewhereRefusal)) return;
-    if (!(await listeners.remove(listener.id, listener.client))) return;
+    if (!(await listeners.discard(listener))) return;
     jobLog.warn(
       {
         listener: listener.id,

@@ -125,8 +125,8 @@ redis.call("SET", KEYS[1], ARGV[2])
 return {"added", ARGV[2]}`;
 
 // KEYS: listener, client set, registration, removed mark, index of clients, the client's set of
-// those registered through a security server; ARGV: id, removed mark (its client), mark's
-// lifetime (ms), client. Removes a listener and its registration, unless the
+// those registered through a security server; ARGV: id, removed mark (its client and
+// direction), mark's lifetime (ms), client. Removes a listener and its registration, unless the
 // registration names another listener (one added after a stale registration), and marks it
 // removed for its client.
 // A client left without listeners leaves the index in the same step, so it never lists one that
@@ -221,6 +221,15 @@ export class HubListeners {
     return redisKeys(this.prefix).hubClientXroad(client);
   }
 
+  /**
+   * What a removal's mark holds: its client, and for one registered through a security server
+   * a word before it that no client id holds (ids have no whitespace), so a repeated removal is
+   * answered as the first only in its own direction.
+   */
+  private removedMark(client: string, viaXroad: boolean): string {
+    return viaXroad ? `x-road ${client}` : client;
+  }
+
   private registrationKey(
     listener: Pick<HubListener, "client" | "callback" | "query" | "viaXroad">,
   ): string {
@@ -290,17 +299,20 @@ export class HubListeners {
   }
 
   /**
-   * Removes a listener when `client` owns it. True too when it was `client`'s and removed
+   * Removes a listener when `client` owns it and registered it the way this removal came:
+   * through a security server (`viaXroad`) or not. True too when it was theirs and removed
    * within the last day (by this client, or after a 410): a removal repeated because its answer
-   * was lost learns it is done. False when there is no such listener or another client owns it:
-   * the two are not told apart, so ids of others cannot be probed.
+   * was lost learns it is done. False when there is no such listener, another client owns it,
+   * or it is the other direction's (an X-Road client may share a local system's id): these are
+   * not told apart, so ids of others cannot be probed.
    */
-  async remove(id: string, client: string): Promise<boolean> {
+  async remove(id: string, client: string, viaXroad = false): Promise<boolean> {
     const listener = await this.get(id);
     if (listener === null) {
-      return (await this.redis.get(redisKeys(this.prefix).hubRemoved(id))) === client;
+      const mark = await this.redis.get(redisKeys(this.prefix).hubRemoved(id));
+      return mark === this.removedMark(client, viaXroad);
     }
-    if (listener.client !== client) return false;
+    if (listener.client !== client || (listener.viaXroad === true) !== viaXroad) return false;
     await this.redis.sluiceHubRemove(
       this.listenerKey(id),
       this.clientKey(client),
@@ -309,11 +321,19 @@ export class HubListeners {
       redisKeys(this.prefix).hubClients,
       this.xroadKey(client),
       id,
-      client,
+      this.removedMark(client, viaXroad),
       String(REMOVED_KEEP_MS),
       client,
     );
     return true;
+  }
+
+  /**
+   * Removes `listener` as its own client's removal would, in its direction: Sluice's own
+   * removals (after a 410, or of a receiver given to another client). False when it is gone.
+   */
+  async discard(listener: HubListener): Promise<boolean> {
+    return this.remove(listener.id, listener.client, listener.viaXroad === true);
   }
 
   /**
@@ -323,7 +343,7 @@ export class HubListeners {
   async removeAny(id: string): Promise<HubListener | null> {
     const listener = await this.get(id);
     if (listener === null) return null;
-    await this.remove(id, listener.client);
+    await this.discard(listener);
     return listener;
   }
 

@@ -243,9 +243,75 @@ describe("hub listeners in Redis and the hub routes (real Redis, real HTTP)", ()
       "X-Road-Request-Id": "req-carol-2",
     });
     expect(again.body.id).to.equal(viaXroad.body.id);
-    expect((await request("DELETE", `/hub/${viaXroad.body.id}`, carol)).status).to.equal(204);
+    expect(
+      (
+        await request(
+          "DELETE",
+          `/rest/messages/hub/${viaXroad.body.id}`,
+          carol,
+          undefined,
+          undefined,
+          {
+            "X-Road-Request-Id": "req-carol-3",
+          },
+        )
+      ).status,
+    ).to.equal(204);
     expect((await request("DELETE", `/hub/${local.body.id}`, carol)).status).to.equal(204);
     expect(await listeners.forClient(carol)).to.deep.equal([]);
+  });
+
+  it("removes a listener only by a DELETE that came the way it was registered: through a security server or not", async () => {
+    const dave = "EE/GOV/70000004/dave";
+    const registration = { callback: "https://hooks.example.org/dave", query: "" };
+    const viaXroadHeaders = { "X-Road-Request-Id": "req-dave" };
+    const local = await request("POST", "/hub", dave, registration);
+    const viaXroad = await request(
+      "POST",
+      "/rest/messages/hub",
+      dave,
+      registration,
+      undefined,
+      viaXroadHeaders,
+    );
+    const unknown = await request("DELETE", `/hub/${randomUUID()}`, dave);
+    const removeLocally = (id: string) => request("DELETE", `/hub/${id}`, dave);
+    const removeViaXroad = (id: string) =>
+      request("DELETE", `/rest/messages/hub/${id}`, dave, undefined, undefined, viaXroadHeaders);
+    // Each direction's DELETE of the other's listener: as for an id that does not exist.
+    for (const answer of [
+      await removeLocally(viaXroad.body.id),
+      await removeViaXroad(local.body.id),
+      await request("DELETE", `/rest/messages/hub/${local.body.id}`, dave, undefined, undefined, {
+        "X-Road-Request-Id": "req-dave-2",
+        "X-Road-Service": "EE/GOV/70000001/sluice/messages",
+      }),
+    ]) {
+      expect(answer.status).to.equal(404);
+      expect(answer.body).to.deep.equal(unknown.body);
+    }
+    expect((await listeners.forClient(dave)).map((l) => l.id).sort()).to.deep.equal(
+      [local.body.id, viaXroad.body.id].sort(),
+    );
+    expect((await removeViaXroad(viaXroad.body.id)).status).to.equal(204);
+    expect((await removeLocally(local.body.id)).status).to.equal(204);
+    // Repeated, each is done in its own direction only.
+    expect((await removeViaXroad(viaXroad.body.id)).status).to.equal(204);
+    expect((await removeLocally(local.body.id)).status).to.equal(204);
+    expect((await removeLocally(viaXroad.body.id)).status).to.equal(404);
+    expect((await removeViaXroad(local.body.id)).status).to.equal(404);
+    // Sluice's own removal (a 410) takes a listener in its own direction, whichever it is.
+    const again = await request(
+      "POST",
+      "/rest/messages/hub",
+      dave,
+      registration,
+      undefined,
+      viaXroadHeaders,
+    );
+    expect(await listeners.discard((await listeners.get(again.body.id))!)).to.equal(true);
+    expect((await removeViaXroad(again.body.id)).status).to.equal(204);
+    expect(await listeners.forClient(dave)).to.deep.equal([]);
   });
 
   it("lets only the owning client remove a listener", async () => {
