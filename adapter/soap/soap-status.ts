@@ -41,13 +41,19 @@ function headersXml(headers: Record<string, string | string[]>): string {
   return xml === "" ? "" : `<headers>${xml}</headers>`;
 }
 
-/** The inner XML of `<statusServiceResponse>` for the caller's own message. */
+/**
+ * The inner XML of `<statusServiceResponse>` for the caller's own message. Read as through a
+ * security server: one sends SOAP providers no X-Road-Request-Id, so a SOAP read cannot be told
+ * from a local one, and an X-Road client sharing a local system's id would otherwise read that
+ * system's consumer-direction messages. A local caller reads those at `/messages/<id>`, the
+ * statusUrl of its acknowledgement.
+ */
 export async function soapStatusContent(
   deps: StatusRouteDeps,
   client: string,
   id: string,
 ): Promise<{ innerXml: string; messageId: string }> {
-  const { tx, retryAfter } = await readOwnStatus(deps, client, id);
+  const { tx, retryAfter } = await readOwnStatus(deps, client, id, true, true);
   const doc = statusDocument(tx);
   let xml =
     element("id", doc.id) +
