@@ -1042,6 +1042,26 @@ describe("xroad-sim", function () {
       expect(provider.seen).to.have.length(1);
     });
 
+    // SoapUtils.validateServiceName: the Body element need only begin with the service code.
+    it("passes on a request whose Body element begins with its service code, as X-Road does", async () => {
+      provider.answer = (_req, res) => {
+        res.writeHead(200, { "content-type": "text/xml; charset=utf-8" });
+        res.end(fixture("simple.answer"));
+      };
+      const body = fixture("simple.query")
+        .toString("utf8")
+        .replace(/ns1:testQuery\b/g, "ns1:testQueryRequest");
+      const res = await request(`${sim.url}/`, {
+        method: "POST",
+        headers: { "content-type": "text/xml" },
+        body,
+      });
+      const text = await res.body.text();
+      expect(text).to.not.contain("<faultcode>");
+      expect(provider.seen).to.have.length(1);
+      expect(provider.seen[0].body).to.contain("<ns1:testQueryRequest");
+    });
+
     for (const [file, code] of [
       ["missing-protocolVersion.query", "Client.MissingHeaderField"],
       ["wrong-protocolVersion.query", "Client.InvalidProtocolVersion"],
