@@ -13,7 +13,8 @@ import {
   withoutOwnDate,
   xroadAnswerHeaders,
 } from "./rest-proxy";
-import type { CompiledService } from "./sim-options";
+import { serviceEndpoints } from "./service-endpoints";
+import type { CompiledService, ServiceEndpoint } from "./sim-options";
 import {
   type ClientStatuses,
   requireKnownProvider,
@@ -62,11 +63,14 @@ interface RestServiceDetails {
   service_type: "REST" | "OPENAPI";
   subsystem_code?: string;
   xroad_instance: string;
-  /** The endpoints registered beyond the whole-service one; the simulator registers none. */
-  endpoint_list: Array<{ method: string; path: string }>;
+  /** The service's endpoints but the whole-service one (service-endpoints.ts). */
+  endpoint_list: ServiceEndpoint[];
 }
 
-function restServiceDetails(service: CompiledService): RestServiceDetails {
+async function restServiceDetails(
+  service: CompiledService,
+  provider: ProviderClient,
+): Promise<RestServiceDetails> {
   const id = serviceIdFields(service);
   return {
     member_class: id.memberClass,
@@ -77,20 +81,26 @@ function restServiceDetails(service: CompiledService): RestServiceDetails {
     service_type: service.descriptionUrl ? "OPENAPI" : "REST",
     ...(id.subsystemCode !== undefined ? { subsystem_code: id.subsystemCode } : {}),
     xroad_instance: id.xRoadInstance,
-    endpoint_list: [],
+    endpoint_list: await serviceEndpoints(service, provider),
   };
 }
 
-/** `listMethods` (client null) or `allowedMethods` (the services `client` may call). */
-function restServiceList(
+/**
+ * `listMethods` (client null) or `allowedMethods` (the services `client` may call). The
+ * simulator's access rights are a service's, X-Road's right on its whole-service endpoint,
+ * which matches every endpoint: allowedMethods lists all of an allowed service's endpoints.
+ */
+async function restServiceList(
   services: CompiledService[],
   provider: string,
   client: string | null,
-): { service: RestServiceDetails[] } {
+  providerClient: ProviderClient,
+): Promise<{ service: RestServiceDetails[] }> {
+  const listed = servicesOf(services, provider, "rest").filter(
+    (s) => client === null || mayCall(s, client),
+  );
   return {
-    service: servicesOf(services, provider, "rest")
-      .filter((s) => client === null || mayCall(s, client))
-      .map(restServiceDetails),
+    service: await Promise.all(listed.map((s) => restServiceDetails(s, providerClient))),
   };
 }
 
@@ -142,10 +152,11 @@ export async function answerRestMetaservice(
   if (target.code === "getOpenAPI") {
     answer = await readOpenApiDescription(describedService(services, target), deps.provider);
   } else {
-    const list = restServiceList(
+    const list = await restServiceList(
       services,
       target.provider,
       target.code === "allowedMethods" ? call.client : null,
+      deps.provider,
     );
     answer = { contentType: "application/json", body: Buffer.from(JSON.stringify(list)) };
   }

@@ -152,6 +152,12 @@ export function loadSimConfig(file: string, env: NodeJS.ProcessEnv = process.env
     if (value.type !== undefined) service.type = value.type as "rest" | "soap";
     if (value.timeout !== undefined) service.timeout = value.timeout as string;
     if (value.descriptionUrl !== undefined) service.descriptionUrl = String(value.descriptionUrl);
+    if (value.endpoints !== undefined) {
+      if (!Array.isArray(value.endpoints)) {
+        throw new SimConfigError(`${file}: services.${id}.endpoints must be a list`);
+      }
+      service.endpoints = value.endpoints as XroadSimServiceOptions["endpoints"];
+    }
     if (value.disabled === true) service.disabled = {};
     else if (isObject(value.disabled)) {
       service.disabled =

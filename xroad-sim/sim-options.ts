@@ -35,6 +35,25 @@ export interface XroadSimClientOptions {
 
 export type ServiceType = "rest" | "soap";
 
+/** A REST service's endpoint (ug-ss "Add endpoint"): a method, or `*`, and a path. */
+export interface ServiceEndpoint {
+  method: string;
+  path: string;
+}
+
+/** The methods X-Road's admin takes for an endpoint (its REST API's Endpoint.method). */
+const ENDPOINT_METHODS = new Set([
+  "*",
+  "GET",
+  "POST",
+  "PUT",
+  "DELETE",
+  "PATCH",
+  "HEAD",
+  "OPTIONS",
+  "TRACE",
+]);
+
 export interface XroadSimServiceOptions {
   /**
    * The service URL registered for this service code: REST calls go to `<url>/<path>`, SOAP
@@ -61,6 +80,12 @@ export interface XroadSimServiceOptions {
    * (PR-META §4). Both are read with the service's TLS settings.
    */
   descriptionUrl?: string;
+  /**
+   * A REST service's endpoints added by hand (ug-ss "Add endpoint"), listed by `listMethods`
+   * and `allowedMethods` after those generated from the OpenAPI description: a method (or `*`)
+   * and a path such as `/pets/*`. Default none.
+   */
+  endpoints?: ServiceEndpoint[];
   /**
    * The service's description disabled by the security server's administrator (ug-ss §6.3),
    * with the notice callers are shown; calls get `Server.ServerProxy.ServiceDisabled`.
@@ -122,6 +147,8 @@ export interface CompiledService {
   descriptionUrl: URL | null;
   /** The disabled notice as X-Road's serverconf gives it, or null while the service is enabled. */
   disabledNotice: string | null;
+  /** The endpoints added by hand, in the order given. */
+  endpoints: ServiceEndpoint[];
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -176,6 +203,14 @@ export function compileService(
   if ((cert === undefined) !== (key === undefined)) {
     problems.push(`service ${id}: tls.cert and tls.key go together`);
   }
+  const endpoints = service.endpoints ?? [];
+  if (endpoints.length > 0 && type !== "rest") {
+    problems.push(`service ${id}: endpoints are a REST service's`);
+  }
+  for (const endpoint of endpoints) {
+    const problem = endpointProblem(endpoint);
+    if (problem) problems.push(`service ${id}: ${problem}`);
+  }
   if (problems.length > 0 || url === null) return problems;
   return {
     id,
@@ -186,7 +221,18 @@ export function compileService(
     allowedClients: service.allowedClients ? new Set(service.allowedClients) : null,
     descriptionUrl,
     disabledNotice: service.disabled ? disabledNotice(id, service.disabled.notice) : null,
+    endpoints: endpoints.map(({ method, path }) => ({ method, path })),
   };
+}
+
+/** An endpoint X-Road's admin would refuse: a method it does not know, or no path. */
+function endpointProblem(endpoint: unknown): string | null {
+  const { method, path } = (endpoint ?? {}) as Partial<ServiceEndpoint>;
+  if (typeof method !== "string" || !ENDPOINT_METHODS.has(method)) {
+    return `endpoint method ${JSON.stringify(method)} must be one of ${[...ENDPOINT_METHODS].join(", ")}`;
+  }
+  if (typeof path !== "string" || path === "") return "endpoint path must not be empty";
+  return null;
 }
 
 /**

@@ -32,7 +32,15 @@ const JSON_DOC = {
     { url: "https://provider.internal:8443/base/svc?x=1" },
     { url: "https://{host}/base/svc", variables: { host: { default: "a.example" } } },
   ],
-  paths: { "/things/{id}": { get: { responses: { "200": { description: "a thing" } } } } },
+  paths: {
+    "/things/{id}": { get: { responses: { "200": { description: "a thing" } } } },
+    // Written POST before GET: X-Road lists a path's operations GET, PUT, POST, DELETE, ...
+    "/things/{id}/parts/{part}": {
+      parameters: [],
+      post: { responses: { "201": { description: "added" } } },
+      get: { responses: { "200": { description: "a part" } } },
+    },
+  },
 };
 
 const YAML_TEXT = `openapi: 3.1.0
@@ -111,8 +119,20 @@ describe("xroad-sim REST metaservices (PR-MREST)", function () {
           url: `${docs.url}/api`,
           descriptionUrl: `${docs.url}/docs/yamlsvc`,
         },
-        [`${PROVIDER}/plain`]: { url: `${docs.url}/plain` },
-        [`${PROVIDER}/closed`]: { url: `${docs.url}/x`, allowedClients: [OTHER] },
+        [`${PROVIDER}/plain`]: {
+          url: `${docs.url}/plain`,
+          endpoints: [
+            { method: "GET", path: "/school" },
+            { method: "*", path: "/school/*" },
+            // Every service's whole-service endpoint, never listed.
+            { method: "*", path: "**" },
+          ],
+        },
+        [`${PROVIDER}/closed`]: {
+          url: `${docs.url}/x`,
+          allowedClients: [OTHER],
+          endpoints: [{ method: "PUT", path: "/closed" }],
+        },
         [`${PROVIDER}/soapy`]: { url: `${docs.url}/soap`, type: "soap" },
         [`${PROVIDER}/gone`]: { url: `${docs.url}/g`, descriptionUrl: `${docs.url}/missing` },
         [`${PROVIDER}/old`]: { url: `${docs.url}/o`, descriptionUrl: `${docs.url}/swagger.json` },
@@ -132,7 +152,11 @@ describe("xroad-sim REST metaservices (PR-MREST)", function () {
     await down.close();
   });
 
-  const entry = (code: string, type: "REST" | "OPENAPI"): Record<string, unknown> => ({
+  const entry = (
+    code: string,
+    type: "REST" | "OPENAPI",
+    endpoints: Array<{ method: string; path: string }> = [],
+  ): Record<string, unknown> => ({
     member_class: "GOV",
     member_code: "1234",
     object_type: "SERVICE",
@@ -140,8 +164,21 @@ describe("xroad-sim REST metaservices (PR-MREST)", function () {
     service_type: type,
     subsystem_code: "prov",
     xroad_instance: "EE",
-    endpoint_list: [],
+    endpoint_list: endpoints,
   });
+
+  // The endpoints generated from each OpenAPI description (OpenApiParser.parse: `{param}` as
+  // `*`), and those added by hand, as PR-MREST Annex B.1 lists them.
+  const SVC_ENDPOINTS = [
+    { method: "GET", path: "/things/*" },
+    { method: "GET", path: "/things/*/parts/*" },
+    { method: "POST", path: "/things/*/parts/*" },
+  ];
+  const YAMLSVC_ENDPOINTS = [{ method: "POST", path: "/items" }];
+  const PLAIN_ENDPOINTS = [
+    { method: "GET", path: "/school" },
+    { method: "*", path: "/school/*" },
+  ];
 
   it("listMethods lists the provider's REST services in the shape of Annex B.1, nothing else", async () => {
     const answer = await get(`/r1/${PROVIDER}/listMethods`);
@@ -149,10 +186,12 @@ describe("xroad-sim REST metaservices (PR-MREST)", function () {
     expect(answer.headers["content-type"]).to.equal("application/json");
     expect(JSON.parse(answer.text)).to.deep.equal({
       service: [
-        entry("svc", "OPENAPI"),
-        entry("yamlsvc", "OPENAPI"),
-        entry("plain", "REST"),
-        entry("closed", "REST"),
+        entry("svc", "OPENAPI", SVC_ENDPOINTS),
+        entry("yamlsvc", "OPENAPI", YAMLSVC_ENDPOINTS),
+        entry("plain", "REST", PLAIN_ENDPOINTS),
+        entry("closed", "REST", [{ method: "PUT", path: "/closed" }]),
+        // Descriptions X-Road could not have registered (not found, OpenAPI 2.0, unreachable)
+        // generate no endpoints.
         entry("gone", "OPENAPI"),
         entry("old", "OPENAPI"),
         entry("down", "OPENAPI"),
@@ -164,8 +203,13 @@ describe("xroad-sim REST metaservices (PR-MREST)", function () {
     expect(answer.headers["x-road-id"]).to.equal("meta-1");
     expect(answer.headers["x-road-request-hash"]).to.be.a("string").and.not.equal("");
     expect(answer.headers["x-road-error"]).to.equal(undefined);
-    // The security server answers from its configuration; nothing is fetched.
-    expect(docs.seen).to.have.length(0);
+    // The descriptions are read for their endpoints with a plain GET, nothing of the call's.
+    expect(docs.seen.map((r) => `${r.method} ${r.url}`)).to.have.members([
+      "GET /openapi.json",
+      "GET /docs/yamlsvc",
+      "GET /missing",
+      "GET /swagger.json",
+    ]);
     const [call] = sim.calls();
     expect(call).to.include({ service: `${PROVIDER}/listMethods`, client: CLIENT, status: 200 });
   });
@@ -194,7 +238,11 @@ describe("xroad-sim REST metaservices (PR-MREST)", function () {
     const withPath = await get(`/r1/${PROVIDER}/listMethods/anything?x=1`);
     expect(withPath.status, withPath.text).to.equal(200);
     expect(withPath.headers["x-road-service"]).to.equal(`${PROVIDER}/listMethods`);
-    expect(docs.seen).to.have.length(0);
+    // No service was called: only the descriptions were read, for their endpoints.
+    const descriptions = ["/openapi.json", "/docs/yamlsvc", "/missing", "/swagger.json"];
+    expect(docs.seen.map((r) => r.url).filter((url) => !descriptions.includes(url))).to.deep.equal(
+      [],
+    );
 
     const soapOnly = await get("/r1/EE/COM/42/soap-only/listMethods");
     expect(soapOnly.status, soapOnly.text).to.equal(200);
@@ -211,6 +259,18 @@ describe("xroad-sim REST metaservices (PR-MREST)", function () {
     };
     expect(await codes(CLIENT)).to.deep.equal(["svc", "yamlsvc", "plain", "gone", "old", "down"]);
     expect(await codes(OTHER)).to.include("closed");
+  });
+
+  it("allowedMethods lists every endpoint of a service the client may use", async () => {
+    // The simulator's access rights are on the whole service, X-Road's `*` `**` endpoint, which
+    // matches each endpoint (ServerConfImpl.getAllowedRestServices, EndpointType.matches).
+    const answer = await get(`/r1/${PROVIDER}/allowedMethods`, OTHER);
+    expect(answer.status, answer.text).to.equal(200);
+    const list = JSON.parse(answer.text) as { service: Array<Record<string, unknown>> };
+    const byCode = new Map(list.service.map((s) => [s.service_code, s.endpoint_list]));
+    expect(byCode.get("svc")).to.deep.equal(SVC_ENDPOINTS);
+    expect(byCode.get("plain")).to.deep.equal(PLAIN_ENDPOINTS);
+    expect(byCode.get("closed")).to.deep.equal([{ method: "PUT", path: "/closed" }]);
   });
 
   it("lists and describes a disabled service as X-Road does, while calls to it are refused", async () => {
