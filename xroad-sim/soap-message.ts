@@ -645,17 +645,23 @@ const XROAD_FIELDS = new Set([
 /** Checks a client's request as a consumer security server does; throws the X-Road error. */
 export function checkSoapRequest(xml: string): SoapMessage & { client: string; service: string } {
   const message = readSoapMessage(xml, "Client.", true);
-  for (const field of ["client", "service", "id", "protocolVersion"] as const) {
+  // X-Road's ProtocolVersion refuses anything but 4.x (PR-MESS §2.2: one major version is
+  // compatible) as the header is read, before SaxSoapParserImpl.validateHeader looks for the
+  // required fields in its order: protocolVersion, client, id, then service.
+  const version = message.protocolVersion;
+  if (version !== null && version !== "" && !version.startsWith("4.")) {
+    throw new XroadError(
+      "Client.InvalidProtocolVersion",
+      `Invalid protocol version (supported: 4.x, provided: ${version})`,
+    );
+  }
+  for (const field of ["protocolVersion", "client", "id"] as const) {
     if (!message[field]) {
       throw new XroadError("Client.MissingHeaderField", `Required field '${field}' is missing`);
     }
   }
-  // As X-Road's ProtocolVersion check: any 4.x (PR-MESS §2.2: one major version is compatible).
-  if (!message.protocolVersion!.startsWith("4.")) {
-    throw new XroadError(
-      "Client.InvalidProtocolVersion",
-      `Invalid protocol version: ${message.protocolVersion}`,
-    );
+  if (!message.service) {
+    throw new XroadError("Client.MissingHeaderField", "Message header must contain service id");
   }
   checkServiceName(message, "Client.");
   return message as SoapMessage & { client: string; service: string };

@@ -45,3 +45,30 @@ describe("xroad-sim: the Body element and the service code", () => {
     );
   });
 });
+
+describe("xroad-sim: a request's protocolVersion and required fields", () => {
+  const client = /<xroad:client[\s\S]*?<\/xroad:client>/;
+  const service = /<xroad:service[\s\S]*?<\/xroad:service>/;
+
+  it("refuses a protocolVersion other than 4.x first, with X-Road's words", () => {
+    // ProtocolVersion.validate throws as the header is read, before any field is found missing.
+    const old = query.replace(">4.0<", ">3.1<").replace(client, "");
+    expect(refusal(() => checkSoapRequest(old))).to.deep.equal({
+      type: "Client.InvalidProtocolVersion",
+      message: "Invalid protocol version (supported: 4.x, provided: 3.1)",
+    });
+  });
+
+  it("names the missing fields in SaxSoapParserImpl.validateHeader's order", () => {
+    expect(
+      refusal(() => checkSoapRequest(query.replace(client, "").replace(service, ""))),
+    ).to.deep.equal({
+      type: "Client.MissingHeaderField",
+      message: "Required field 'client' is missing",
+    });
+    expect(refusal(() => checkSoapRequest(query.replace(service, "")))).to.deep.equal({
+      type: "Client.MissingHeaderField",
+      message: "Message header must contain service id",
+    });
+  });
+});
