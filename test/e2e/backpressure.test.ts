@@ -181,7 +181,15 @@ describe("backpressure end to end (one client's flood, high water 20, clientShar
     await simSettings(harness.sim.url, { paused: true });
     await untilDepth(roles.sluice.adminUrl, queue, (depth) => depth === 0);
 
+    const calledBefore = harness.sim.calls().length;
     expect((await send(OTHER, randomUUID())).status).to.equal(202);
+    // The worker holds it (maxInFlight 1, the backend paused) before the flood: ready messages
+    // count, so a take after the queue reached the mark would open room for one more.
+    await eventually(
+      async () => (harness.sim.calls().length > calledBefore ? true : undefined),
+      30_000,
+      "the worker holding the first message",
+    );
     const flood = await untilRefused(FLOOD);
     expectBusy(flood.refusal);
     expect(flood.refusal.json.message).to.match(/more than its share/);
