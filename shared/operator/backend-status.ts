@@ -21,7 +21,10 @@ export interface BackendStatus {
     /** Past this fraction of highWater a client with more than it of the intake is refused. */
     clientShare: number;
     consumers: number | null;
-    /** Messages per second leaving the queue (smoothed); null until known. */
+    /**
+     * Messages per second leaving the queue (smoothed), to DRAIN_RATE_DECIMALS places, 0 once
+     * negligible; null until known.
+     */
     drainRate: number | null;
     /**
      * When the broker was last asked for these figures (ISO time); null before the first
@@ -43,6 +46,19 @@ export interface BackendStatus {
   deadLetters: Record<string, number>;
   /** Newest first; `at` in epoch milliseconds as stored, `failedAt` the same instant in ISO. */
   recentFailures: Array<RecentFailure & { failedAt: string }>;
+}
+
+/**
+ * Places kept of the drain rate: the monitor's smoothed figure only decays towards 0 while
+ * nothing drains (2.5e-24 after a few minutes), which a script reads as a drain still going on.
+ */
+const DRAIN_RATE_DECIMALS = 2;
+
+/** The drain rate as the status gives it: rounded, so a negligible rate reads 0. */
+function shownDrainRate(rate: number | null): number | null {
+  if (rate === null) return null;
+  const scale = 10 ** DRAIN_RATE_DECIMALS;
+  return Math.round(rate * scale) / scale;
 }
 
 const MINUTE_MS = 60_000;
@@ -140,7 +156,7 @@ export class BackendStatusReader {
             maxLength: backend.queue.maxLength,
             clientShare: backend.queue.clientShare,
             consumers: sample?.consumers ?? null,
-            drainRate: sample?.drainRate ?? null,
+            drainRate: shownDrainRate(sample?.drainRate ?? null),
             sampledAt: sample ? new Date(sample.at).toISOString() : null,
           },
           inFlight: inFlight[i],
