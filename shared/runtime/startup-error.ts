@@ -35,9 +35,28 @@ export function listenStartupError(error: unknown, setting: string, host: string
   );
 }
 
-export const START_SERVICES_HINT =
-  "start it with the local packages (`rabbitmq-server -detached`, `redis-server --daemonize yes`) " +
-  "or as two containers published on the host's loopback (README, Start it and test it)";
+/**
+ * Where a refused RabbitMQ or Redis on loopback is set, and the development machine's command,
+ * kept as an example only: a production host may run its broker on loopback too, and started
+ * by hand there it would lack the service manager's settings.
+ */
+const START_SERVICE = {
+  RabbitMQ: { url: "AMQP_URL or amqpUrl", example: "`rabbitmq-server -detached`" },
+  Redis: { url: "REDIS_URL or redisUrl", example: "`redis-server --daemonize yes`" },
+} as const;
+
+/** What to do about a RabbitMQ or Redis on loopback that did not take the connection. */
+function startServiceHint(
+  service: keyof typeof START_SERVICE,
+  kind: ReturnType<typeof connectFailureKind>,
+): string {
+  const { url, example } = START_SERVICE[service];
+  const state =
+    kind === "refused"
+      ? `nothing listens there, so ${service} is not running at that address`
+      : `${service} may not be running at that address`;
+  return `${state}: start it, or fix the URL (${url}); on a development machine, for example ${example} (README, Start it and test it)`;
+}
 
 export const REACH_SERVICE_HINT =
   "check that it runs and that this machine reaches it: its host name, a network policy or " +
@@ -112,8 +131,8 @@ export function connectionLossReading(
 }
 
 /**
- * What to do about a server that did not answer. Starting the local packages helps on a
- * developer's machine, where the URLs name loopback (every host here); a deployment's broker or Redis elsewhere
+ * What to do about a server that did not answer. Starting it helps where the URLs name loopback
+ * (every host here), on a developer's machine or a server alike; a deployment's broker or Redis elsewhere
  * is not started from the machine of the role that cannot reach it, and the operator following
  * the line at night would start a second, empty one. On loopback a port nobody listens on
  * refuses the connection at once, so a timeout there means a server that runs (it took the
@@ -125,7 +144,8 @@ export function unreachableHint(
   error?: Error,
 ): string {
   if (hosts.length === 0 || !hosts.every((host) => isLoopbackHost(host))) return REACH_SERVICE_HINT;
-  return connectFailureKind(error) === "silent" ? notAnsweringHint(service) : START_SERVICES_HINT;
+  const kind = connectFailureKind(error);
+  return kind === "silent" ? notAnsweringHint(service) : startServiceHint(service, kind);
 }
 
 function userOf(url: string): string {

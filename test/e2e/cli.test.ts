@@ -239,7 +239,10 @@ describe("the sluice command", function () {
     });
     const line = failureLine(result, 3);
     expect(line).to.include("cannot connect to RabbitMQ at amqp://guest:[redacted]@127.0.0.1:1");
-    expect(line).to.include("`rabbitmq-server -detached`, `redis-server --daemonize yes`");
+    expect(line).to.include(
+      "RabbitMQ is not running at that address: start it, or fix the URL (AMQP_URL or amqpUrl)",
+    );
+    expect(line).to.include("for example `rabbitmq-server -detached`");
     // The Compose file's RabbitMQ and Redis publish no port: never offered as the way to start.
     expect(line).to.not.include("docker compose");
     expect(result.stderr).to.not.include("secret");

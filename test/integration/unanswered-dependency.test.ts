@@ -58,7 +58,8 @@ describe("the hint for RabbitMQ or Redis on loopback that cannot be reached at s
       `cannot connect to RabbitMQ at amqp://guest:[redacted]@127.0.0.1:${port}`,
     );
     expect(message).to.include("ECONNREFUSED");
-    expect(message).to.include("start it with the local packages (`rabbitmq-server -detached`");
+    expect(message).to.include("so RabbitMQ is not running at that address: start it");
+    expect(message).to.include("for example `rabbitmq-server -detached`");
     expect(message).to.not.include("did not answer");
   });
 
@@ -81,7 +82,8 @@ describe("the hint for RabbitMQ or Redis on loopback that cannot be reached at s
     const message = await failure(() => checkRedis(`redis://127.0.0.1:${port}`, TIMEOUT_MS));
     expect(message).to.include(`cannot connect to Redis at redis://127.0.0.1:${port}`);
     expect(message).to.include("ECONNREFUSED");
-    expect(message).to.include("`redis-server --daemonize yes`");
+    expect(message).to.include("so Redis is not running at that address: start it");
+    expect(message).to.include("for example `redis-server --daemonize yes`");
     expect(message).to.not.include("did not answer");
   });
 

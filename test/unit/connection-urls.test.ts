@@ -296,14 +296,21 @@ describe("a refused TLS certificate at start", () => {
     expect(redis).to.include("the revocation lists in redisTls.crl cannot be used");
   });
 
-  it("offers to start the local packages for a server nobody answered on loopback", () => {
+  it("says a server that refused on loopback is not running there: start it or fix the URL, the development command an example", () => {
+    // A production host may run its broker on loopback: the README's development command is no
+    // more than an example there.
     const refused = refusal("ECONNREFUSED", "connect ECONNREFUSED 127.0.0.1:5671");
     expect(amqpStartupError(["amqps://127.0.0.1:5671"], refused).message).to.include(
-      "rabbitmq-server -detached",
+      "nothing listens there, so RabbitMQ is not running at that address: start it, or fix the URL (AMQP_URL or amqpUrl); on a development machine, for example `rabbitmq-server -detached` (README, Start it and test it)",
     );
-    expect(redisStartupError("redis://localhost:6379", refused).message).to.include(
-      "redis-server --daemonize yes",
+    const redis = redisStartupError("redis://localhost:6379", refused).message;
+    expect(redis).to.include(
+      "nothing listens there, so Redis is not running at that address: start it, or fix the URL (REDIS_URL or redisUrl); on a development machine, for example `redis-server --daemonize yes`",
     );
+    expect(redis).to.not.include("rabbitmq-server");
+    // A connection that failed otherwise does not say that nothing listens.
+    const closed = redisStartupError("redis://127.0.0.1:6379", new Error("Connection is closed."));
+    expect(closed.message).to.include("Redis may not be running at that address: start it");
   });
 
   it("says a server on loopback that timed out runs and hangs, not to start it", () => {
