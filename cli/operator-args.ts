@@ -29,9 +29,9 @@ export const OPERATOR_USAGE = `usage: sluice dead-letters list [--reason R] [--s
        sluice dead-letters show ID [--json] --config FILE
        sluice dead-letters replay ID | --all | [--reason R] [--service S] [--backend B] [--client C] [--limit N] [--dry-run] [--until T] [--json] --config FILE
        sluice dead-letters discard ID [--note TEXT] | --all | [--reason R] [--service S] [--backend B] [--client C] --note TEXT [--limit N] [--dry-run] [--until T] [--json] --config FILE
-       sluice dead-callbacks list [--reason R] [--receiver ORIGIN] [--target T] [--limit N] [--json] --config FILE
+       sluice dead-callbacks list [--reason R] [--receiver ORIGIN] [--target URL] [--limit N] [--json] --config FILE
        sluice dead-callbacks show ID [--json] --config FILE
-       sluice dead-callbacks redeliver ID | --all | [--reason R] [--receiver ORIGIN] [--target T] [--limit N] [--dry-run] [--until T] [--json] --config FILE
+       sluice dead-callbacks redeliver ID | --all | [--reason R] [--receiver ORIGIN] [--target URL] [--limit N] [--dry-run] [--until T] [--json] --config FILE
        sluice messages show ID | --client C --xroad-id X [--service S] [--json] --config FILE
        sluice messages cancel ID [--json] --config FILE
        sluice backends list | pause NAME | resume NAME [--json] --config FILE
