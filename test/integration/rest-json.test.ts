@@ -423,6 +423,30 @@ describe("rest-json translator (real HTTP backend)", () => {
     expect((error as Error).message).to.match(/maxResponseBytes/);
   });
 
+  it("fails without retry an answer with two Content-Type lines, whatever its status", async () => {
+    // RFC 9110 §8.3: one type; which of two the body is would be a guess, and a retry meets it again.
+    let status = 200;
+    handler = (_req, res) => {
+      res.setHeader("content-type", ["application/json", "text/html"]);
+      res.writeHead(status).end('{"found":true}');
+    };
+    for (status of [200, 404, 503]) {
+      const error = await rejectionOf(translator().call(request(), callOf()));
+      expect(error, String(status)).to.be.instanceOf(SluiceError);
+      expect(error, String(status)).not.to.be.instanceOf(BackendRejectedError);
+      expect(error, String(status)).not.to.be.instanceOf(BackendUnavailableError);
+      expect((error as SluiceError).retryCall, String(status)).to.equal(false);
+      expect((error as Error).message).to.equal(
+        `backend legacy answered ${status}, not usable: it has 2 Content-Type headers, where an answer has at most one`,
+      );
+    }
+    // One line is read as before.
+    handler = (_req, res) =>
+      res.writeHead(200, { "content-type": "application/json" }).end('{"found":true}');
+    const [answer] = await translator().call(request(), callOf());
+    expect(answer).to.include({ status: 200, contentType: "application/json" });
+  });
+
   it("fails without retry on a status outside HTTP's classes (600 and up)", async () => {
     // Not a 5xx: the backend answered something no rule maps, and calling again would repeat it.
     handler = (_req, res) => res.writeHead(600, { "content-type": "text/plain" }).end("odd");

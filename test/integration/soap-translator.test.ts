@@ -867,6 +867,30 @@ describe("soap translator against a recording SOAP backend", function () {
     expect(error).not.to.be.instanceOf(BackendRejectedError);
   });
 
+  it("an answer with two Content-Type lines is neither completed nor retried, whatever its status", async () => {
+    // RFC 9110 §8.3: one type; which of two the body is in (charset, MIME or not) is a guess.
+    let status = 200;
+    answer = (_r, res) => {
+      res.setHeader("content-type", ["text/xml; charset=utf-8", "text/html"]);
+      res.writeHead(status).end(envelope("<tns:getStateResponse/>"));
+    };
+    for (status of [200, 500, 503]) {
+      const request = fromFixture("getstate.query");
+      const error = await rejectionOf(translator.call(request, callOf(request)));
+      expect(error, String(status)).to.be.instanceOf(SluiceError);
+      expect(error, String(status)).not.to.be.instanceOf(BackendRejectedError);
+      expect((error as SluiceError).retryCall, String(status)).to.equal(false);
+      expect((error as Error).message).to.equal(
+        `backend legacy answered HTTP ${status}, not usable: it has 2 Content-Type headers, where an answer has at most one`,
+      );
+      // The operator's backend: dead-lettered with the reason, as an answer Sluice cannot read.
+      expect(decideCall({ failure: error }, LAST_ATTEMPT)).to.deep.include({
+        outcome: "poison",
+        reason: "translator_error",
+      });
+    }
+  });
+
   it("an answer with a DOCTYPE is refused, not parsed", async () => {
     answer = (_r, res) =>
       send(

@@ -1,5 +1,5 @@
-// The Content-Type of a security server's answer, as the consumer direction takes it: given once
-// (RFC 9110 §8.3), and for SOAP of a type X-Road itself reads a SOAP message in.
+// The Content-Type of a backend's answer: given once (RFC 9110 §8.3) by any backend, and for a
+// security server's SOAP answer of a type X-Road itself reads a SOAP message in.
 
 import { parseContentType } from "../../shared/protocol/multipart-related";
 

@@ -37,6 +37,7 @@ import {
 } from "./translator";
 import { BackendPool, poolSettings, positiveOption, type PoolSettings } from "./backend-pool";
 import { underDeadline } from "./call-deadline";
+import { repeatedContentType } from "./answer-content-type";
 import { withoutTrailingSlashes } from "../../shared/protocol/trailing-slashes";
 
 /** Default bound on a response body; a larger answer is never buffered. */
@@ -137,6 +138,12 @@ export class RestJsonTranslator implements Translator {
     }
 
     const { statusCode: status } = answer;
+    const repeated = repeatedContentType(answer.headers);
+    if (repeated) {
+      // Whatever its status: the body's type is what every outcome below reads it by.
+      abandon(answer.body);
+      throw this.unusableAnswer(status, repeated, request);
+    }
     const retryAfterMs = parseRetryAfter(header(answer.headers, "retry-after"));
     let bytes: Buffer;
     try {
@@ -237,6 +244,18 @@ export class RestJsonTranslator implements Translator {
     _request: RequestMessage,
     _unread = false,
   ): void {}
+
+  /**
+   * The failure for an answer that cannot be read as any answer (`why`): of the operator's own
+   * backend, not retried, as calling again would meet the same; the reason is the operator's.
+   */
+  protected unusableAnswer(status: number, why: string, _request: RequestMessage): Error {
+    return new SluiceError(
+      "BackendFailed",
+      `backend ${this.backend.name} answered ${status}, not usable: ${why}`,
+      { retryCall: false },
+    );
+  }
 
   protected pathOf(request: RequestMessage): string {
     // The adapter refuses such paths; a message from elsewhere (a replay) is held to the same rule.
@@ -381,10 +400,7 @@ export async function readBounded(
 ): Promise<Buffer> {
   const declared = Number(header(headers, "content-length"));
   if (Number.isFinite(declared) && declared > limit) {
-    // Destroyed unread, the body emits an abort error a few turns later; with no listener
-    // (nothing else reads it) that error would end the process.
-    body.once("error", () => undefined);
-    body.destroy();
+    abandon(body);
     throw new ResponseTooLarge();
   }
   // Read through events, not `for await`: an async iterator per answer costs a promise and
@@ -416,6 +432,14 @@ export async function readBounded(
       }
     });
   });
+}
+
+/** Lets an answer's body go unread, closing its connection. */
+function abandon(body: Dispatcher.ResponseData["body"]): void {
+  // Destroyed unread, the body emits an abort error a few turns later; with no listener
+  // (nothing else reads it) that error would end the process.
+  body.once("error", () => undefined);
+  body.destroy();
 }
 
 const TEXT_TYPE =

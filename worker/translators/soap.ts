@@ -25,6 +25,7 @@ import {
 } from "../../shared/protocol/multipart-related";
 import { raceAbort } from "../../shared/runtime/race-abort";
 import { underDeadline } from "./call-deadline";
+import { repeatedContentType } from "./answer-content-type";
 import { parseRetryAfter } from "../../shared/protocol/retry-after";
 import { isTransient, tooLargeAnswer, unreadableAnswer } from "./rest-json";
 import {
@@ -456,6 +457,15 @@ export function interpretSoapAnswer(
   hooks: SoapAnswerHooks = {},
 ): BackendResponse {
   const { status } = answer;
+  const repeated = repeatedContentType(answer.headers);
+  if (repeated) {
+    // Whatever its status: which type the body is in (its charset, MIME or not) is a guess.
+    throw new SluiceError(
+      "BackendFailed",
+      `backend ${name} answered HTTP ${status}, not usable: ${repeated}`,
+      { retryCall: false },
+    );
+  }
   const transient = isTransient(status);
   const retryAfterMs = parseRetryAfter(headerOf(answer.headers, "retry-after"));
   const bytes = toBuffer(answer.data);
@@ -852,10 +862,22 @@ function headerOf(headers: Record<string, unknown>, name: string): string | unde
 
 function httpAnswerOf(response: unknown): HttpAnswer | null {
   if (typeof response !== "object" || response === null) return null;
-  const r = response as { status?: unknown; headers?: unknown; data?: unknown };
+  const r = response as {
+    status?: unknown;
+    headers?: unknown;
+    data?: unknown;
+    request?: { res?: Pick<IncomingMessage, "headersDistinct"> };
+  };
   if (typeof r.status !== "number") return null;
-  const headers = typeof r.headers === "object" && r.headers !== null ? r.headers : {};
-  return { status: r.status, headers: headers as Record<string, unknown>, data: r.data };
+  let headers = (typeof r.headers === "object" && r.headers !== null ? r.headers : {}) as Record<
+    string,
+    unknown
+  >;
+  // Node keeps only the first of two Content-Type lines in `headers`, and axios reads those:
+  // every one the answer gave is in the response's headersDistinct, for interpretSoapAnswer.
+  const types = r.request?.res?.headersDistinct?.["content-type"];
+  if (types && types.length > 1) headers = { ...headers, "content-type": types };
+  return { status: r.status, headers, data: r.data };
 }
 
 function toBuffer(data: unknown): Buffer {

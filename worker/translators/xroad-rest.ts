@@ -16,7 +16,6 @@ import {
   type TranslatorBackend,
 } from "./translator";
 import { xroadFailure } from "./xroad-fault";
-import { repeatedContentType } from "./answer-content-type";
 import { XROAD_ERROR_HEADER, xroadJsonErrorMessage } from "../../shared/protocol/xroad-error-code";
 import { xroadTrailOf } from "../../shared/protocol/xroad-trail";
 import { decodeXroadIdLeniently, encodeXroadId } from "../../shared/protocol/xroad-id";
@@ -142,6 +141,13 @@ class XroadRestTranslator extends RestJsonTranslator {
     return `${this.basePath}${this.servicePath}${path}${request.query ? `?${request.query}` : ""}`;
   }
 
+  /** Another organisation's answer: its caller reads why it was not taken (BackendAnswerError). */
+  protected override unusableAnswer(_status: number, why: string, request: RequestMessage): Error {
+    return new BackendAnswerError(
+      `the answer of ${this.consumer.service} is not usable (${why}); it is not taken as the answer to message ${request.id}`,
+    );
+  }
+
   /** PR-REST §4.6: an answer with `X-Road-Error` is the security server's, not the provider's. */
   protected override inspect(
     headers: Dispatcher.ResponseData["headers"],
@@ -150,12 +156,6 @@ class XroadRestTranslator extends RestJsonTranslator {
     request: RequestMessage,
     unread = false,
   ): void {
-    const repeated = repeatedContentType(headers);
-    if (repeated) {
-      throw new BackendAnswerError(
-        `the answer of ${this.consumer.service} is not usable (${repeated}); it is not taken as the answer to message ${request.id}`,
-      );
-    }
     // PR-REST §4.3: the security server's answer names the call it answers. One naming another
     // call (id, client or service) is not taken as this message's answer, as for SOAP.
     const mismatch = echoMismatch(headers, {
