@@ -30,6 +30,8 @@ export interface DepthSource {
   get(queue: string): QueueSample | undefined;
   estimatedDepth(queue: string): number | undefined;
   notePublished(queue: string): void;
+  /** A publish for the queue came back unroutable: it is missing until sampled again. */
+  noteUnrouted(queue: string): void;
   /** The broker said the queue does not exist (a publish would be routed nowhere). */
   isMissing(queue: string): boolean;
 }
@@ -212,12 +214,15 @@ export class Backpressure {
    * a 202 when a worker took the message whose confirm was lost, a 413 when the broker closed
    * the channel over a message larger than its limit.
    */
-  publishRefused(error: unknown): unknown {
+  publishRefused(error: unknown, backend: string): unknown {
     const code = error instanceof SluiceError ? error.code : "";
     // Returned is Unavailable too, but the broker is up: it is the queue the operator must
     // declare again, as when the monitor finds it missing before the publish.
     if (error instanceof UnroutedPublishError) {
       metrics.backpressureRejections.inc({ reason: "queue_missing" });
+      // The next requests are refused before their body, not each published into nowhere
+      // until the monitor's next sample finds the queue gone.
+      this.monitor.noteUnrouted(this.queueOf(backend));
     } else if (code === "Busy") {
       metrics.backpressureRejections.inc({ reason: "broker_refused" });
     } else if (code === "Unavailable") {

@@ -298,7 +298,7 @@ export class Intake {
           // just taught the client): a resubmission would be refused again, so it is a 413.
           const learned = broker.maxMessageBytes;
           if (learned !== null && content.length > learned) throw this.tooLarge(content.length);
-          throw backpressure.publishRefused(error);
+          throw backpressure.publishRefused(error, backend.name);
         }
         // Only the confirm was lost (the channel closed, or it came too late): a worker has
         // claimed the message, so the broker had it. Refusing it now would have the caller
@@ -567,7 +567,7 @@ export class Intake {
       )
       // The resubmission is answered the 503, as a first submission's refused publish is.
       .catch((error: unknown) => {
-        throw this.deps.backpressure.publishRefused(error);
+        throw this.deps.backpressure.publishRefused(error, backend.name);
       });
     await store.markPublished(tx.id).catch(() => undefined);
     messageLogger(this.deps.log, tx).warn(

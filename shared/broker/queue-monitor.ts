@@ -57,6 +57,12 @@ export class QueueMonitor {
   private readonly published = new Map<string, number>();
   /** Queues the broker said do not exist at the last attempt. */
   private readonly missing = new Set<string>();
+  /**
+   * Groups a publish was returned from (no queue took it), by the mark's number: missing from
+   * then until a read of the group begun after the mark finds them (noteUnrouted).
+   */
+  private readonly unrouted = new Map<string, number>();
+  private unroutedMarks = 0;
   private raw: ConfirmChannel | null = null;
   /** The plain channel optional queues are looked at on, opened when needed. */
   private probe: Channel | null = null;
@@ -180,8 +186,21 @@ export class QueueMonitor {
     await this.sampleAll();
   }
 
-  /** Whether the broker said at the last attempt that the queue (or a partition) does not exist. */
+  /**
+   * A publish for the queue (or a partition) came back unroutable: it is missing now, not at
+   * the next sample, so the requests until then are refused before their body instead of
+   * each being recorded, published, returned and discarded.
+   */
+  noteUnrouted(queue: string): void {
+    this.unrouted.set(queue, ++this.unroutedMarks);
+  }
+
+  /**
+   * Whether the broker said at the last attempt that the queue (or a partition) does not exist,
+   * or a publish for it came back unroutable since.
+   */
   isMissing(queue: string): boolean {
+    if (this.unrouted.has(queue)) return true;
     return (this.groupOf.get(queue)?.queues ?? [queue]).some((q) => this.missing.has(q));
   }
 
@@ -323,6 +342,8 @@ export class QueueMonitor {
     // Publishes confirmed while the declares are on their way stay counted: they may or may
     // not be in this sample, and over-counting only makes backpressure a little earlier.
     const publishedBefore = this.published.get(key) ?? 0;
+    // A return that comes while the declares are on their way may be of a queue deleted since.
+    const marksBefore = this.unroutedMarks;
     let depth = 0;
     let consumers = 0;
     for (const queue of queues) {
@@ -339,6 +360,7 @@ export class QueueMonitor {
       metrics.queueDepth.set({ queue }, info.messageCount);
       metrics.queueConsumers.set({ queue }, info.consumerCount);
     }
+    if ((this.unrouted.get(key) ?? Infinity) <= marksBefore) this.unrouted.delete(key);
     const now = Date.now();
     this.published.set(key, Math.max(0, (this.published.get(key) ?? 0) - publishedBefore));
     const previous = this.samples.get(key);

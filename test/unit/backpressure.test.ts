@@ -53,6 +53,9 @@ class StubMonitor implements DepthSource {
     if (queue === QUEUE) this.published++;
   }
   missing = false;
+  noteUnrouted(queue: string): void {
+    if (queue === QUEUE) this.missing = true;
+  }
   isMissing(queue: string): boolean {
     return queue === QUEUE && this.missing;
   }

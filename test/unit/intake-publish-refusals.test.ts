@@ -37,8 +37,13 @@ class Stubs implements BrokerState, DepthSource {
     return 0;
   }
   notePublished(): void {}
-  isMissing(): boolean {
-    return false;
+  /** Queues a returned publish marked missing, as the queue monitor keeps them. */
+  readonly unrouted = new Set<string>();
+  noteUnrouted(queue: string): void {
+    this.unrouted.add(queue);
+  }
+  isMissing(queue: string): boolean {
+    return this.unrouted.has(queue);
   }
 }
 
@@ -58,6 +63,8 @@ describe("Intake: a refused or lost publish is counted as a refusal only when an
   let intake: Intake;
   /** The record of a first submission whose adapter stopped before its confirm, or null. */
   let orphan: Record<string, unknown> | null;
+  /** Publishes the broker was asked for. */
+  let publishes: number;
 
   const submission = (): Submission => ({
     service,
@@ -102,8 +109,10 @@ describe("Intake: a refused or lost publish is counted as a refusal only when an
       discard: () => Promise.resolve(discarded),
       notePublished: () => undefined,
     };
+    publishes = 0;
     const broker = {
       publish: () => {
+        publishes++;
         learnedLimit = taught;
         return Promise.reject(publishError);
       },
@@ -146,6 +155,19 @@ describe("Intake: a refused or lost publish is counted as a refusal only when an
     const error = await rejectionOf(intake.submit(submission()));
     expect((error as SluiceError).code).to.equal("Unavailable");
     expect(await counted()).to.deep.equal({ queue_missing: 1 });
+  });
+
+  it("a returned publish marks its queue missing at once: the next request is refused before it is published", async () => {
+    publishError = new UnroutedPublishError();
+    await rejectionOf(intake.submit(submission()));
+    expect(publishes).to.equal(1);
+    // Refused by the check, as when the monitor's sample finds the queue gone: not recorded,
+    // published, returned and discarded again until that sample.
+    const error = await rejectionOf(intake.submit(submission()));
+    expect((error as SluiceError).code).to.equal("Unavailable");
+    expect((error as Error).message).to.equal("the request queue is not declared");
+    expect(publishes).to.equal(1);
+    expect(await counted()).to.deep.equal({ queue_missing: 2 });
   });
 
   it("a resubmission whose publish of an orphaned first submission the broker refuses is answered 503 and counted once", async () => {

@@ -38,6 +38,7 @@ class Stubs implements BrokerState, DepthSource {
     return 0;
   }
   notePublished(): void {}
+  noteUnrouted(): void {}
   isMissing(): boolean {
     return false;
   }

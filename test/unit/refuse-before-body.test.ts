@@ -39,6 +39,7 @@ class Stubs implements BrokerState, DepthSource {
     return this.depth;
   }
   notePublished(): void {}
+  noteUnrouted(): void {}
   isMissing(): boolean {
     return false;
   }
