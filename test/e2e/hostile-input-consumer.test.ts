@@ -2,7 +2,9 @@
 // headers twice or with control characters, and a security server (or the remote provider
 // behind it) answering SOAP nested hundreds of thousands of elements deep, a local SOAP envelope
 // with entities or past the XML limits, and REST paths that leave the remote service as written
-// on the wire. Each is refused or passed on, and the process keeps serving while it is.
+// on the wire. Each is refused or passed on, and the process keeps serving while it is. A
+// consumer-direction message is found by none but its local caller (REST through a security
+// server, the SOAP status operation).
 
 import { expect } from "chai";
 import http from "node:http";
@@ -44,6 +46,19 @@ function soapCall(id: string, answer: string): string {
   </SOAP-ENV:Header>
   <SOAP-ENV:Body><st:getState><st:case>${answer}</st:case></st:getState></SOAP-ENV:Body>
 </SOAP-ENV:Envelope>`;
+}
+
+/** A local SOAP caller's status operation (`messages`, the default statusService) for `messageId`. */
+function soapStatusCall(id: string, messageId: string): string {
+  return soapCall(id, "plain")
+    .replace(
+      "<id:serviceCode>getState</id:serviceCode>",
+      "<id:serviceCode>messages</id:serviceCode>",
+    )
+    .replace(
+      /<st:getState>[\s\S]*<\/st:getState>/,
+      `<st:messages><st:id>${messageId}</st:id></st:messages>`,
+    );
 }
 
 /** The status line of what the adapter answers a request written byte for byte, as no client normalises it. */
@@ -411,6 +426,39 @@ describe("Hostile input, consumer direction: the local caller's X-Road headers, 
       headers: relayed,
     });
     expect(read.status, read.text).to.equal(200);
+  });
+
+  it("the SOAP status operation answers a consumer-direction message Client.NotFound, as an unknown id; the local caller reads it at /messages/<id>", async () => {
+    // A security server sends SOAP providers no X-Road-Request-Id: a SOAP read may be an X-Road
+    // client sharing the local system's id, so it never finds that system's calls.
+    const local = await call(`${sluice.url}/rest/lookup/person`, {
+      client: LOCAL_APP,
+      body: "{}",
+      headers: { Prefer: "respond-async" },
+    });
+    expect(local.status, local.text).to.equal(202);
+    const id = local.json.id as string;
+    const soapStatus = (xroadId: string, messageId: string) =>
+      call(`${sluice.url}/soap`, {
+        client: null,
+        body: soapStatusCall(xroadId, messageId),
+        headers: { "Content-Type": "text/xml; charset=utf-8" },
+      });
+    const faultOf = (text: string) => ({
+      code: /<faultcode>([^<]*)<\/faultcode>/.exec(text)?.[1],
+      string: /<faultstring>([^<]*)<\/faultstring>/.exec(text)?.[1],
+    });
+    const unknown = await soapStatus("status-unknown", "00000000-0000-4000-8000-000000000000");
+    expect(unknown.status, unknown.text).to.equal(500);
+    expect(faultOf(unknown.text).code).to.equal("Client.NotFound");
+    const hidden = await soapStatus("status-consumer", id);
+    expect(hidden.status, hidden.text).to.equal(500);
+    expect(faultOf(hidden.text)).to.deep.equal(faultOf(unknown.text));
+    expect(hidden.text).to.not.include(id);
+    // The local caller reads it at its acknowledgement's statusUrl.
+    const own = await call(`${sluice.url}/messages/${id}`, { client: LOCAL_APP });
+    expect(own.status, own.text).to.equal(200);
+    expect(own.json.id).to.equal(id);
   });
 
   it("a consumer-direction 202 names the status as the local caller reaches it, whatever X-Road-Service it sent", async () => {
