@@ -88,7 +88,8 @@ export class QueueMonitor {
     private readonly log: Logger,
     private readonly intervalMs = 1000,
   ) {
-    // Request queues first: a missing queue ends a round, and these drive backpressure.
+    // Request queues first: they drive backpressure, and are read on the monitor's own channel
+    // before a missing queue's 404 closes it.
     const requests: QueueGroup[] = [];
     const others: QueueGroup[] = [
       names.responsesQueue,
@@ -279,7 +280,7 @@ export class QueueMonitor {
         await this.readGroup(this.probe, group);
       } catch (error) {
         this.dropProbe();
-        if (!/NOT_FOUND|404/.test((error as Error).message)) {
+        if (!isNotFound(error)) {
           this.log.debug({ err: (error as Error).message }, "queue sampling failed");
           return;
         }
@@ -332,10 +333,30 @@ export class QueueMonitor {
     this.channel = wrapper;
   }
 
-  private async readAll(channel: ConfirmChannel): Promise<void> {
+  /**
+   * Reads every queue this role declares, starting on the monitor's own channel. A missing
+   * queue's 404 closes the channel it was asked on, and costs only that queue's sample: the
+   * queues after it are read in the same round on a plain channel, opened again after each
+   * further 404. Otherwise every queue after a missing one would keep its last depth (and a
+   * missing mark, refused queue_missing once declared again) until that queue was declared.
+   * The cost is one channel opened per missing queue per round; with none missing, none.
+   */
+  private async readAll(own: ConfirmChannel): Promise<void> {
+    let channel: Channel | null = own;
     for (const group of this.groups) {
-      if (!group.optional) await this.readGroup(channel, group);
+      if (group.optional) continue;
+      // Any other failure (the connection lost) ends the round, as there is nothing to read on.
+      channel ??= this.probe ??= await this.openProbe();
+      try {
+        await this.readGroup(channel, group);
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        if (channel === this.probe) this.dropProbe();
+        channel = null;
+      }
     }
+    // Stopped while a read was on its way: the channel would outlive the monitor.
+    if (!this.timer) this.dropProbe();
   }
 
   private async readGroup(channel: Channel, { key, queues, optional }: QueueGroup): Promise<void> {
@@ -351,7 +372,7 @@ export class QueueMonitor {
       try {
         info = await channel.checkQueue(queue);
       } catch (error) {
-        if (!optional && /NOT_FOUND|404/.test((error as Error).message)) this.missing.add(queue);
+        if (!optional && isNotFound(error)) this.missing.add(queue);
         throw error;
       }
       this.missing.delete(queue);
@@ -374,6 +395,11 @@ export class QueueMonitor {
     this.samples.set(key, { depth, consumers, at: now, drainRate });
     this.readIn.set(key, this.round);
   }
+}
+
+/** The broker's answer to a passive declare of a queue it does not have. */
+function isNotFound(error: unknown): boolean {
+  return /NOT_FOUND|404/.test((error as Error)?.message ?? "");
 }
 
 function alone(queue: string): QueueGroup {
