@@ -447,6 +447,16 @@ describe("rest-json translator (real HTTP backend)", () => {
     expect(answer).to.include({ status: 200, contentType: "application/json" });
   });
 
+  it("completes a 204 with two Content-Type lines: a 204's type is neither read nor passed on", async () => {
+    // The backend did what was asked; failing the message would have its caller do it again.
+    handler = (_req, res) => {
+      res.setHeader("content-type", ["application/json", "text/html"]);
+      res.writeHead(204).end();
+    };
+    const [answer] = await translator().call(request(), callOf());
+    expect(answer).to.include({ status: 204, contentType: "", body: "" });
+  });
+
   it("fails without retry on a status outside HTTP's classes (600 and up)", async () => {
     // Not a 5xx: the backend answered something no rule maps, and calling again would repeat it.
     handler = (_req, res) => res.writeHead(600, { "content-type": "text/plain" }).end("odd");

@@ -138,9 +138,10 @@ export class RestJsonTranslator implements Translator {
     }
 
     const { statusCode: status } = answer;
-    const repeated = repeatedContentType(answer.headers);
+    // A 204's type is neither read nor passed on (toResponse): two lines of it guess at nothing.
+    const repeated = status === 204 ? null : repeatedContentType(answer.headers);
     if (repeated) {
-      // Whatever its status: the body's type is what every outcome below reads it by.
+      // Whatever else its status: the body's type is what every outcome below reads it by.
       abandon(answer.body);
       throw this.unusableAnswer(status, repeated, request);
     }
