@@ -891,6 +891,18 @@ describe("soap translator against a recording SOAP backend", function () {
     }
   });
 
+  it("an empty 2xx with two Content-Type lines is the empty answer it is: no type is read", async () => {
+    // A one-way operation's answer: the backend did what was asked, and failing the message
+    // would have its caller do it again.
+    answer = (_r, res) => {
+      res.setHeader("content-type", ["text/xml; charset=utf-8", "text/html"]);
+      res.writeHead(202).end();
+    };
+    const request = fromFixture("getstate.query");
+    const [response] = await translator.call(request, callOf(request));
+    expect(response).to.include({ status: 200, body: "" });
+  });
+
   it("an answer with a DOCTYPE is refused, not parsed", async () => {
     answer = (_r, res) =>
       send(

@@ -316,7 +316,7 @@ describe("backend answer readers (properties)", () => {
           );
         } catch (error) {
           expectOutcome(error);
-          if (Array.isArray(type)) {
+          if (Array.isArray(type) && bytes.length > 0) {
             // Two Content-Type lines: which one the body is would be a guess, whatever the status.
             expect((error as SluiceError).retryCall).to.equal(false);
             expect((error as Error).message).to.contain("2 Content-Type headers");
@@ -325,7 +325,8 @@ describe("backend answer readers (properties)", () => {
           }
           return;
         }
-        expect(type).not.to.be.an("array");
+        // Without a body the type is not read: its two lines are no guess.
+        if (bytes.length > 0) expect(type).not.to.be.an("array");
         expectAnswers([answer]);
         expect(code).to.be.within(200, 299);
       }),

@@ -457,7 +457,9 @@ export function interpretSoapAnswer(
   hooks: SoapAnswerHooks = {},
 ): BackendResponse {
   const { status } = answer;
-  const repeated = repeatedContentType(answer.headers);
+  const bytes = toBuffer(answer.data);
+  // Without a body no outcome reads the type (an empty 2xx is answered in SOAP's own).
+  const repeated = bytes.length === 0 ? null : repeatedContentType(answer.headers);
   if (repeated) {
     // Whatever its status: which type the body is in (its charset, MIME or not) is a guess.
     throw new SluiceError(
@@ -468,7 +470,6 @@ export function interpretSoapAnswer(
   }
   const transient = isTransient(status);
   const retryAfterMs = parseRetryAfter(headerOf(answer.headers, "retry-after"));
-  const bytes = toBuffer(answer.data);
   const contentType = headerOf(answer.headers, "content-type");
 
   let text = "";
