@@ -40,6 +40,12 @@ export function sayOnStderr(text: string): void {
   process.stderr.write(`sluice: ${hideUrlPasswords(text, "text")}\n`);
 }
 
+/** Says `message` on stderr and exits with `code`: a command that cannot go on. */
+export function fail(message: string, code = 1): never {
+  sayOnStderr(message);
+  process.exit(code);
+}
+
 function drained(stream: NodeJS.WriteStream): Promise<void> {
   if (stream.writableLength === 0 || stream.destroyed) return Promise.resolve();
   // Writes complete in order: this callback comes after every earlier one, failed or not.

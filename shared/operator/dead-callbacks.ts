@@ -7,7 +7,7 @@ import type { ChainableCommander } from "ioredis";
 import { receiverOf, shownCallbackTarget } from "../delivery/callback-target";
 import { operatorIdOf } from "../protocol/message-id";
 import { redisKeys } from "../protocol/redis-keys";
-import { pipelineReplies } from "../store/redis";
+import { pipelineReplies } from "../store/pipeline-replies";
 import type { Delivery } from "../store/transaction-store";
 import { scanIndex } from "./index-scan";
 import { adoptIndex, PendingTally, TALLY_LUA } from "./pending-tally";

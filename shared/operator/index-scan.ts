@@ -3,7 +3,7 @@
 
 import type Redis from "ioredis";
 import type { ChainableCommander } from "ioredis";
-import { pipelineReplies } from "../store/redis";
+import { pipelineReplies } from "../store/pipeline-replies";
 
 const BATCH = 200;
 

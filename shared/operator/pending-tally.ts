@@ -6,7 +6,7 @@ import type Redis from "ioredis";
 import type { ChainableCommander } from "ioredis";
 import type { TallyKeys } from "../protocol/redis-keys";
 import { REDIS_NOW_LUA } from "../store/inflight-slot";
-import { pipelineReplies } from "../store/redis";
+import { pipelineReplies } from "../store/pipeline-replies";
 
 /**
  * The Lua every script that changes an entry's state includes: `t` is the three tally keys

@@ -2,7 +2,7 @@
 // a client that reconnects by itself (following the master through Sentinel failovers) and
 // fails commands fast while disconnected.
 
-import Redis, { type ChainableCommander, type RedisOptions } from "ioredis";
+import Redis, { type RedisOptions } from "ioredis";
 import type { Writable } from "node:stream";
 import type { Logger } from "pino";
 import type { ConnectionTlsOptions } from "../config/connection-tls";
@@ -30,19 +30,6 @@ import { sentinelMasterAddress, sentinelTlsRefusal } from "./sentinel-refusal";
  */
 export function isCommandTimeout(error: unknown): boolean {
   return (error as Error | undefined)?.message === COMMAND_TIMED_OUT;
-}
-
-/**
- * A pipeline's replies, in order. ioredis resolves a pipeline whose commands failed (no
- * connection, a command timeout, an error reply) with the errors among the replies: the first
- * one is thrown here, as the command alone would have thrown it, so a caller never reads a
- * failed command's missing reply as data.
- */
-export async function pipelineReplies(pipeline: ChainableCommander): Promise<unknown[]> {
-  const rows = (await pipeline.exec()) ?? [];
-  const failed = rows.find(([error]) => error);
-  if (failed) throw failed[0];
-  return rows.map(([, reply]) => reply);
 }
 
 /**

@@ -82,7 +82,7 @@ describe("amqpTls and redisTls on SIGHUP", () => {
     pki.ca.crl(crl);
     const files = { cert: null, key: null, ca: [pki.ca.certFile], crl: [crl] };
     const tls = reloadedConnectionTls({ amqpTls: files, redisTls: files });
-    // cli/main.ts logs allTlsWarnings() after reloadAllTls() at SIGHUP.
+    // cli/role-process.ts logs allTlsWarnings() after reloadAllTls() at SIGHUP.
     const ours = () => allTlsWarnings().filter((warning) => warning.includes(crl));
     try {
       expect(ours()).to.deep.equal([]);
