@@ -8,13 +8,7 @@ import { createSecureContext } from "node:tls";
 import type tls from "node:tls";
 import { StartupError } from "../runtime/startup-error";
 import { readBoundedFile, UnreadableFile } from "./bounded-file";
-import {
-  checkRevocationLists,
-  CRL_BEGIN,
-  type ListCoverage,
-  type RevocationListReport,
-  UnusableList,
-} from "./revocation-lists";
+import type { ListCoverage, RevocationListReport } from "./revocation-lists";
 
 /** File paths from the configuration, already resolved against its directory. */
 export interface TlsFiles {
@@ -182,6 +176,7 @@ function readCrl(file: string, where: string): Buffer {
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw new StartupError(`${where}: cannot read revocation list file ${file} (${code})`);
   }
+  const { CRL_BEGIN } = revocationLists();
   const lists = pem.toString("latin1").split(CRL_BEGIN).length - 1;
   if (lists > 1) {
     throw new StartupError(
@@ -288,6 +283,7 @@ function revocationListsOf(
     ...(material.clientCerts ?? []),
   ]);
   const lists = (material.crl ?? []).map((pem, i) => ({ file: files[i], pem }));
+  const { checkRevocationLists, UnusableList } = revocationLists();
   try {
     return checkRevocationLists(lists, anchors, `${where}.crl`, Date.now());
   } catch (error) {
@@ -511,4 +507,12 @@ export function pinnedCertificateRefusal(
   const pinned = material.clientFingerprints;
   if (!pinned) return "";
   return peer && pinned.has(peer.fingerprint256) ? "" : "unlisted_certificate";
+}
+
+/**
+ * The revocation lists' module, loaded only for a block that names `crl` files: its parser of
+ * certificates and lists (@peculiar/asn1-*) is a start's cost every other process would pay.
+ */
+function revocationLists(): typeof import("./revocation-lists") {
+  return require("./revocation-lists") as typeof import("./revocation-lists");
 }

@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "chai";
+import { Harness } from "../support/harness";
 
 const BIN = path.resolve(__dirname, "..", "..", "..", "bin", "sluice.js");
 const DEMO = path.resolve(__dirname, "..", "..", "..", "config", "demo.yaml");
@@ -62,5 +63,33 @@ describe("what a sluice command loads", function () {
     expect(result.status).to.equal(0);
     expect(result.packages).to.include.members(["yaml", "ajv"]);
     for (const name of RUNTIME) expect(result.packages).to.not.include(name);
+    // Its configuration names no revocation list: there is none to parse.
+    expect(result.packages).to.not.include("@peculiar/asn1-x509");
+  });
+
+  it("a role loads no SOAP client, certificate parser or tracing SDK its configuration does not use", async () => {
+    const harness = new Harness();
+    try {
+      await harness.startSim();
+      harness.writeConfig({
+        services: { report: { protocols: ["rest"], reply: { mode: "ack" }, backend: "sim" } },
+        backends: { sim: { translator: "rest-json" } },
+      });
+      const file = path.join(dir, "role-packages");
+      const proc = await harness.spawn(
+        "all",
+        { SLUICE_TEST_LOADED_PACKAGES: file },
+        [],
+        ["--require", RECORDER],
+      );
+      expect(await proc.stop()).to.equal(0);
+      const packages = readFileSync(file, "utf8").split("\n");
+      expect(packages).to.include.members(["amqplib", "ioredis", "undici"]);
+      for (const name of ["soap", "@peculiar/asn1-x509", "@opentelemetry/sdk-trace-base"]) {
+        expect(packages).to.not.include(name);
+      }
+    } finally {
+      await harness.cleanup();
+    }
   });
 });
