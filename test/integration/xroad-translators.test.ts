@@ -402,6 +402,49 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
       }
     });
 
+    it("judges a transient answer with two Content-Type lines by its head: its body's type decides nothing", async () => {
+      // A proxy's 503 in an outage is retried; a dead letter would end what the next call serves.
+      let status = 503;
+      let code = "";
+      const stub = http.createServer((req, res) => {
+        req.resume();
+        res.setHeader("content-type", ["application/json", "text/html"]);
+        if (code) res.setHeader("x-road-error", code);
+        res.writeHead(status).end('{"type":"x","message":"m"}');
+      });
+      await new Promise<void>((resolve) => stub.listen(0, "127.0.0.1", resolve));
+      const direct = createRest(
+        backend(`http://127.0.0.1:${(stub.address() as AddressInfo).port}`, REST_SERVICE),
+      );
+      try {
+        for (status of [500, 503, 429]) {
+          const retried = await failure(direct, request());
+          expect(retried, String(status)).to.be.instanceOf(BackendUnavailableError);
+          expect((retried as BackendUnavailableError).response).to.equal(undefined);
+          expect((retried as Error).message).to.contain(
+            "its body not read: it has 2 Content-Type headers",
+          );
+        }
+        // The security server's code still decides, as for an error body too large to read; the
+        // rejection passes on the status and the code, without the body or a guessed type.
+        status = 500;
+        code = "Server.ServerProxy.AccessDenied";
+        const rejected = await failure(direct, request());
+        expect(rejected).to.be.instanceOf(BackendRejectedError);
+        expect((rejected as BackendRejectedError).response).to.deep.include({
+          status: 500,
+          contentType: "",
+          body: "",
+        });
+        expect((rejected as Error).message).to.contain(
+          "its body was not read: it has 2 Content-Type headers",
+        );
+      } finally {
+        await direct.close?.();
+        await new Promise((resolve) => stub.close(resolve));
+      }
+    });
+
     it("compares an echoed X-Road-Service part by part: an encoded / is a part's, not a separator", async () => {
       let service = "";
       const stub = http.createServer((req, res) => {
@@ -1164,6 +1207,28 @@ describe("xroad-rest and xroad-soap translators (consumer direction, through xro
         const two = await failure(direct, soapRequest());
         expect(two).to.be.instanceOf(BackendAnswerError);
         expect((two as Error).message).to.contain("it has 2 Content-Type headers");
+      } finally {
+        await direct.close?.();
+      }
+    });
+
+    it("retries a transient answer with two Content-Type lines by its status, its body unread", async () => {
+      // A proxy's 503 in an outage: a dead letter would end a message the next call could serve.
+      let status = 503;
+      provider.state.answer = (_req, res) => {
+        res.setHeader("content-type", ["text/html", "text/plain"]);
+        res.writeHead(status).end("<h1>down</h1>");
+      };
+      const direct = createSoap(backend(`${provider.url}/`, SOAP_SERVICE));
+      try {
+        for (status of [500, 503, 429]) {
+          const retried = await failure(direct, soapRequest());
+          expect(retried, String(status)).to.be.instanceOf(BackendUnavailableError);
+          expect((retried as BackendUnavailableError).response).to.equal(undefined);
+          expect((retried as Error).message).to.contain(
+            "its body not read: it has 2 Content-Type headers",
+          );
+        }
       } finally {
         await direct.close?.();
       }

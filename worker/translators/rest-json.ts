@@ -138,14 +138,31 @@ export class RestJsonTranslator implements Translator {
     }
 
     const { statusCode: status } = answer;
+    const retryAfterMs = parseRetryAfter(header(answer.headers, "retry-after"));
     // A 204's type is neither read nor passed on (toResponse): two lines of it guess at nothing.
     const repeated = status === 204 ? null : repeatedContentType(answer.headers);
     if (repeated) {
-      // Whatever else its status: the body's type is what every outcome below reads it by.
       abandon(answer.body);
+      if (isTransient(status)) {
+        // Retried whatever its body says, so its type decides nothing, and failing it at once
+        // made a passing outage behind a proxy that writes two lines a dead letter. Judged by
+        // its head alone (an X-Road-Error code may still decide), as an answer too large is.
+        const head = toResponse(status, undefined, Buffer.alloc(0));
+        this.inspect(
+          answer.headers,
+          head,
+          retryAfterMs,
+          request,
+          `its body was not read: ${repeated}`,
+        );
+        throw new BackendUnavailableError(
+          `backend ${this.backend.name} answered ${status} (its body not read: ${repeated})`,
+          { retryAfterMs },
+        );
+      }
+      // Any other outcome reads the body by its type, or passes the type on with it.
       throw this.unusableAnswer(status, repeated, request);
     }
-    const retryAfterMs = parseRetryAfter(header(answer.headers, "retry-after"));
     let bytes: Buffer;
     try {
       bytes = await readBounded(
@@ -158,7 +175,13 @@ export class RestJsonTranslator implements Translator {
         // The head may decide without the body (a security server's X-Road-Error code does):
         // judged by its status alone, such an answer could be retried where it is refused.
         const head = toResponse(status, header(answer.headers, "content-type"), Buffer.alloc(0));
-        this.inspect(answer.headers, head, retryAfterMs, request, true);
+        this.inspect(
+          answer.headers,
+          head,
+          retryAfterMs,
+          request,
+          "the error body is over maxResponseBytes and was not read",
+        );
         throw tooLargeAnswer(
           this.backend.name,
           this.options.maxResponseBytes,
@@ -235,15 +258,15 @@ export class RestJsonTranslator implements Translator {
   }
 
   /**
-   * A look at an answer before its status is judged; may throw the outcome instead. `unread`: the
-   * body was over maxResponseBytes and is not in `response`.
+   * A look at an answer before its status is judged; may throw the outcome instead. `unread`: why
+   * the body is not in `response` (over maxResponseBytes, two Content-Type lines), "" when it is.
    */
   protected inspect(
     _headers: Dispatcher.ResponseData["headers"],
     _response: BackendResponse,
     _retryAfterMs: number | undefined,
     _request: RequestMessage,
-    _unread = false,
+    _unread = "",
   ): void {}
 
   /**

@@ -458,18 +458,26 @@ export function interpretSoapAnswer(
 ): BackendResponse {
   const { status } = answer;
   const bytes = toBuffer(answer.data);
+  const transient = isTransient(status);
+  const retryAfterMs = parseRetryAfter(headerOf(answer.headers, "retry-after"));
   // Without a body no outcome reads the type (an empty 2xx is answered in SOAP's own).
   const repeated = bytes.length === 0 ? null : repeatedContentType(answer.headers);
   if (repeated) {
-    // Whatever its status: which type the body is in (its charset, MIME or not) is a guess.
+    // A transient status is retried by it alone, unread, as an answer too large is: failing it
+    // at once made a passing outage behind a proxy that writes two lines a dead letter.
+    if (transient) {
+      throw new BackendUnavailableError(
+        `backend ${name} answered HTTP ${status} (its body not read: ${repeated})`,
+        { retryAfterMs },
+      );
+    }
+    // Any other outcome reads the body by its type (its charset, MIME or not): a guess.
     throw new SluiceError(
       "BackendFailed",
       `backend ${name} answered HTTP ${status}, not usable: ${repeated}`,
       { retryCall: false },
     );
   }
-  const transient = isTransient(status);
-  const retryAfterMs = parseRetryAfter(headerOf(answer.headers, "retry-after"));
   const contentType = headerOf(answer.headers, "content-type");
 
   let text = "";

@@ -154,7 +154,7 @@ class XroadRestTranslator extends RestJsonTranslator {
     response: BackendResponse,
     retryAfterMs: number | undefined,
     request: RequestMessage,
-    unread = false,
+    unread = "",
   ): void {
     // PR-REST §4.3: the security server's answer names the call it answers. One naming another
     // call (id, client or service) is not taken as this message's answer, as for SOAP.
@@ -176,9 +176,7 @@ class XroadRestTranslator extends RestJsonTranslator {
     // Kept with the answer: a sync caller tells X-Road's errors from the provider's by it alone.
     response.headers = { ...response.headers, [XROAD_ERROR_HEADER]: code };
     // The code decides, as for any error of the security server; only its message is lost.
-    const text = unread
-      ? "(the error body is over maxResponseBytes and was not read)"
-      : errorText(response);
+    const text = unread ? `(${unread})` : errorText(response);
     throw xroadFailure(this.backend.name, code, text, response, retryAfterMs);
   }
 }

@@ -6,7 +6,13 @@ import type { Dispatcher } from "undici";
 import { buildMultipartRelated } from "../../shared/protocol/multipart-related";
 import { BackendPool, poolSettings, positiveOption } from "./backend-pool";
 import { underDeadline } from "./call-deadline";
-import { readBounded, ResponseTooLarge, tooLargeAnswer, unreadableAnswer } from "./rest-json";
+import {
+  isTransient,
+  readBounded,
+  ResponseTooLarge,
+  tooLargeAnswer,
+  unreadableAnswer,
+} from "./rest-json";
 import {
   attachmentsOf,
   DEFAULT_MAX_RESPONSE_BYTES,
@@ -93,7 +99,9 @@ class XroadSoapTranslator implements Translator {
     );
     const name = this.backend.name;
     const repeated = repeatedContentType(answer.headers);
-    if (repeated) {
+    // A transient status is judged by itself, its body unread (interpretSoapAnswer), as an answer
+    // too large is; any other outcome reads the body by its type.
+    if (repeated && !isTransient(answer.status)) {
       throw new BackendAnswerError(
         `the answer of ${this.consumer.service} is not usable (${repeated}); it is not taken as the answer to message ${request.id}`,
       );
