@@ -5,6 +5,7 @@
 
 import { promisify } from "node:util";
 import zlib from "node:zlib";
+import { lengthValue } from "../shared/protocol/content-length";
 
 /** HttpClientBuilder's default, `VersionInfo.getUserAgent(...)`; the Java version is illustrative. */
 export const APACHE_USER_AGENT = "Apache-HttpClient/4.5.14 (Java/11.0.22)";
@@ -65,7 +66,8 @@ export async function decodeContent(
 ): Promise<{ headers: AnswerHeaders; body: Buffer }> {
   const coding = first(headers["content-encoding"]);
   if (coding === undefined || withoutEntity(method, status)) return { headers, body };
-  if (first(headers["content-length"])?.trim() === "0") return { headers, body };
+  // HttpEntity.getContentLength is the number parsed (Long.parseLong): `00` is 0 as `0` is.
+  if (lengthValue(headers["content-length"]) === 0) return { headers, body };
   const names = coding
     .split(",")
     .map((element) => element.split(/[;=]/)[0].trim().toLowerCase())

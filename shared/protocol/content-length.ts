@@ -8,8 +8,16 @@ import type { IncomingMessage } from "node:http";
  * Node's parser has refused any value that is not digits, so the number is the header's.
  */
 export function declaredLength(req: IncomingMessage): number | null {
-  const value = req.headers["content-length"];
-  return value === undefined ? null : Number(value);
+  return lengthValue(req.headers["content-length"]);
+}
+
+/**
+ * The length a Content-Length header value declares (of several lines, the first), or null
+ * without one or when it is not digits: for headers no parser of Sluice's has checked.
+ */
+export function lengthValue(value: string | string[] | undefined): number | null {
+  const text = (Array.isArray(value) ? value[0] : value)?.trim();
+  return text !== undefined && /^\d+$/.test(text) ? Number(text) : null;
 }
 
 /** Whether the request's framing carries a body: chunked, or a Content-Length above zero. */
