@@ -29,5 +29,5 @@ export function soapContentTypeProblem(headers: Record<string, unknown>): string
   const { type } = parseContentType(value);
   return SOAP_TYPES.has(type)
     ? null
-    : `its Content-Type is ${type.slice(0, 100)}, not text/xml or multipart/related`;
+    : `its Content-Type is ${type.slice(0, 100)}, not text/xml, application/xop+xml or multipart/related`;
 }
