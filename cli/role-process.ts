@@ -55,8 +55,6 @@ async function startLegacySimRole(
   return { url: sim.url, close: () => sim.close() };
 }
 
-/** The security-server simulator has its own configuration file, not Sluice's. */
-
 /** Runs the role `args` names until a signal stops it; a start that fails exits with its line. */
 export async function runRole(args: RoleStart): Promise<void> {
   const isServiceRole = (SERVICE_ROLES as readonly string[]).includes(args.role);
